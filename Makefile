@@ -1,0 +1,35 @@
+# tradebrain: `make run` (quick-start experiment) and `make test` (test suite) work on a fresh clone.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup lint test test-slow run bench clean
+
+setup: $(STAMP)
+
+# torch==2.13.0 first: it resolves to the local CPU wheel; anything else would pull CUDA builds.
+$(STAMP): setup.cfg pyproject.toml
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+lint: setup
+	$(BIN)/ruff check .
+
+test: setup
+	$(BIN)/python -m pytest -n 2 -q
+
+test-slow: setup
+	$(BIN)/python -m pytest -q -m slow
+
+run: setup
+	$(BIN)/tradebrain quickstart
+
+bench: setup
+	$(BIN)/python -m experiments.benchmarks.env_throughput
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

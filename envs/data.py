@@ -1,0 +1,316 @@
+"""Validated market data: OHLCV (+ optional component signals and VIX) turned once into numpy arrays.
+
+Bundled offline datasets (read from the data that ships with the ``arch`` package, NCSA licence):
+
+* ``sp500``: S&P 500 index, daily OHLCV, 1999-01-04 .. 2018-12-31 (5031 bars).
+* ``nasdaq``: NASDAQ Composite, daily OHLCV, 1999-01-04 .. 2018-12-31 (5031 bars).
+* ``vix``: CBOE VIX close, daily, 2014-01-03 .. 2019-01-03 (1305 bars). Alone it has no OHLCV; use
+  :func:`load_dataset` ``("sp500", with_vix=True)`` to get S&P 500 bars joined with VIX on common dates
+  (2014-01-03 .. 2018-12-31).
+
+Nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from envs.layout import COMPONENTS
+
+logger = logging.getLogger(__name__)
+
+OHLCV: tuple[str, ...] = ("open", "high", "low", "close", "volume")
+DATASETS: tuple[str, ...] = ("sp500", "nasdaq", "vix")
+
+
+class DataError(ValueError):
+    """Bad market data. The message names the column, the date and the fix."""
+
+
+def _first_bad(index: pd.Index, mask: np.ndarray) -> str:
+    i = int(np.flatnonzero(mask)[0])
+    stamp = index[i]
+    return str(stamp.date()) if hasattr(stamp, "date") else str(stamp)
+
+
+def _normalise_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    lower = {c: str(c).strip().lower().replace(" ", "_") for c in frame.columns}
+    out = frame.rename(columns=lower)
+    dup = out.columns[out.columns.duplicated()].tolist()
+    if dup:
+        raise DataError(f"columns {dup} appear twice after lower-casing; keep one of each")
+    return out
+
+
+def _check_index(frame: pd.DataFrame) -> pd.DatetimeIndex:
+    idx = frame.index
+    if not isinstance(idx, pd.DatetimeIndex):
+        try:
+            idx = pd.DatetimeIndex(pd.to_datetime(idx))
+        except (ValueError, TypeError) as exc:
+            raise DataError(
+                f"index must be dates; got {type(frame.index).__name__} ({exc}); "
+                "set a DatetimeIndex, e.g. frame.set_index(pd.to_datetime(frame['date']))"
+            ) from exc
+    if idx.hasnans:
+        raise DataError("index has missing dates (NaT); drop those rows")
+    dups = idx.duplicated()
+    if dups.any():
+        raise DataError(
+            f"index has duplicate date {_first_bad(idx, dups)}; keep one row per date, "
+            "e.g. frame[~frame.index.duplicated(keep='last')]"
+        )
+    if len(idx) > 1:
+        back = np.asarray(idx[1:] < idx[:-1])
+        if back.any():
+            date = _first_bad(idx[1:], back)
+            raise DataError(f"index is not sorted: {date} comes after a later date; sort it with frame.sort_index()")
+    return idx
+
+
+def _check_finite(frame: pd.DataFrame, cols: Sequence[str], idx: pd.DatetimeIndex) -> None:
+    for col in cols:
+        values = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            raw = frame[col].iloc[int(np.flatnonzero(bad)[0])]
+            raise DataError(
+                f"column {col!r} has a non-finite value ({raw!r}) on {_first_bad(idx, bad)}; "
+                "drop or fill those rows (e.g. frame.ffill() or frame.dropna())"
+            )
+
+
+def _check_prices(arrays: dict[str, np.ndarray], idx: pd.DatetimeIndex) -> None:
+    for col in ("open", "high", "low", "close"):
+        bad = arrays[col] <= 0
+        if bad.any():
+            raise DataError(
+                f"column {col!r} has a non-positive price ({float(arrays[col][bad][0])!r}) on {_first_bad(idx, bad)}; "
+                "prices must be > 0: drop the row or fix the source"
+            )
+    bad = arrays["volume"] < 0
+    if bad.any():
+        raise DataError(f"column 'volume' is negative on {_first_bad(idx, bad)}; volume must be >= 0")
+    hl = arrays["high"] < arrays["low"]
+    if hl.any():
+        raise DataError(f"column 'high' is below 'low' on {_first_bad(idx, hl)}; fix the bar or swap the two columns")
+    for col in ("open", "close"):
+        out = (arrays[col] > arrays["high"] * (1 + 1e-9)) | (arrays[col] < arrays["low"] * (1 - 1e-9))
+        if out.any():
+            raise DataError(
+                f"column {col!r} lies outside [low, high] on {_first_bad(idx, out)}; fix the bar's high/low"
+            )
+
+
+@dataclass(frozen=True, eq=False)
+class MarketData:
+    """Validated bars as read-only float64 numpy arrays; build with :meth:`from_frame` or :func:`load_dataset`.
+
+    Attributes:
+        index: Bar timestamps, shape ``(n,)``, sorted and unique.
+        open, high, low, close, volume: Arrays of shape ``(n,)``.
+        components: Shape ``(n, 4)`` user-supplied component scores in [-1, 1] (theme, technical, ai,
+            sentiment), or ``None`` when the data has none (the env then computes defaults from OHLCV).
+        vix: Shape ``(n,)`` VIX level, or ``None``.
+        day: Shape ``(n,)`` integer day number of each bar (days since epoch), for daily limits.
+        name: Where the data came from.
+    """
+
+    index: pd.DatetimeIndex
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    components: np.ndarray | None
+    vix: np.ndarray | None
+    day: np.ndarray
+    name: str = "frame"
+
+    def __len__(self) -> int:
+        return len(self.close)
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, *, name: str = "frame", min_bars: int = 2) -> MarketData:
+        """Validate a DataFrame and convert it once to numpy.
+
+        Args:
+            frame: DatetimeIndex (or date-like index) and columns ``open high low close volume``
+                (case-insensitive; ``volume`` optional, 0 if absent), optional ``theme technical ai
+                sentiment`` (all four or none) in [-1, 1], optional ``vix``.
+            name: Label of the source, used in messages.
+            min_bars: Fewest bars accepted.
+
+        Raises:
+            TypeError: ``frame`` is not a DataFrame.
+            DataError: A missing column, NaN/inf, a non-positive price, high < low, unsorted or duplicate dates,
+                component scores outside [-1, 1], or fewer than ``min_bars`` bars. The message names the column,
+                the date and the fix.
+        """
+        if not isinstance(frame, pd.DataFrame):
+            raise TypeError(f"frame must be a pandas DataFrame, got {type(frame).__name__}")
+        frame = _normalise_columns(frame)
+        if "volume" not in frame.columns:
+            frame = frame.assign(volume=0.0)
+        missing = [c for c in OHLCV if c not in frame.columns]
+        if missing:
+            raise DataError(
+                f"{name}: missing column(s) {missing}; expected {list(OHLCV)} (case-insensitive), "
+                f"have {list(frame.columns)}"
+            )
+        comp_present = [c for c in COMPONENTS if c in frame.columns]
+        if comp_present and len(comp_present) != len(COMPONENTS):
+            absent = [c for c in COMPONENTS if c not in frame.columns]
+            raise DataError(f"{name}: component columns {absent} missing; give all of {list(COMPONENTS)} or none")
+        if len(frame) < min_bars:
+            raise DataError(
+                f"{name}: {len(frame)} bars, need at least {min_bars} (feature look-back plus one episode); "
+                "use a longer date range"
+            )
+        idx = _check_index(frame)
+        extra = [*comp_present, *(["vix"] if "vix" in frame.columns else [])]
+        _check_finite(frame, [*OHLCV, *extra], idx)
+        arrays = {c: frame[c].to_numpy(dtype=np.float64, copy=True) for c in (*OHLCV, *extra)}
+        _check_prices(arrays, idx)
+        comps = None
+        if comp_present:
+            comps = np.column_stack([arrays[c] for c in COMPONENTS])
+            bad = np.abs(comps) > 1.0
+            if bad.any():
+                row, col = np.argwhere(bad)[0]
+                raise DataError(
+                    f"{name}: column {COMPONENTS[col]!r} = {float(comps[row, col])!r} on {idx[row].date()} is outside "
+                    "[-1, 1]; rescale the signal (e.g. np.tanh or clip)"
+                )
+        vix = arrays.get("vix")
+        if vix is not None and (vix <= 0).any():
+            raise DataError(f"{name}: column 'vix' is non-positive on {_first_bad(idx, vix <= 0)}; VIX must be > 0")
+        day = (
+            idx.tz_localize(None).to_numpy().astype("datetime64[D]").astype(np.int64)
+            if idx.tz
+            else idx.to_numpy().astype("datetime64[D]").astype(np.int64)
+        )
+        fields = {c: arrays[c] for c in OHLCV}
+        for arr in [*fields.values(), comps, vix, day]:
+            if arr is not None:
+                arr.setflags(write=False)
+        return cls(index=idx, components=comps, vix=vix, day=day, name=name, **fields)
+
+    def slice(self, start: int, stop: int) -> MarketData:
+        """Bars ``[start, stop)`` as a new :class:`MarketData` (views, no copy)."""
+        if not 0 <= start < stop <= len(self):
+            raise IndexError(f"slice [{start}, {stop}) outside the {len(self)} bars of {self.name}")
+        s = slice(start, stop)
+        return MarketData(
+            index=self.index[s],
+            open=self.open[s],
+            high=self.high[s],
+            low=self.low[s],
+            close=self.close[s],
+            volume=self.volume[s],
+            components=None if self.components is None else self.components[s],
+            vix=None if self.vix is None else self.vix[s],
+            day=self.day[s],
+            name=self.name,
+        )
+
+    def bar_at(self, date: str | pd.Timestamp) -> int:
+        """Index of the first bar at or after ``date``."""
+        i = int(self.index.searchsorted(pd.Timestamp(date)))
+        if i >= len(self):
+            raise DataError(f"date {date} is after the last bar of {self.name} ({self.index[-1].date()})")
+        return i
+
+    def to_frame(self) -> pd.DataFrame:
+        """Back to a DataFrame (for reports and files)."""
+        cols: dict[str, np.ndarray] = {c: getattr(self, c) for c in OHLCV}
+        if self.components is not None:
+            cols.update({c: self.components[:, i] for i, c in enumerate(COMPONENTS)})
+        if self.vix is not None:
+            cols["vix"] = self.vix
+        return pd.DataFrame(cols, index=self.index)
+
+
+def _arch_frame(name: str) -> pd.DataFrame:
+    from arch.data import nasdaq, sp500, vix  # the bundled csv files of the arch package
+
+    loader = {"sp500": sp500, "nasdaq": nasdaq, "vix": vix}[name]
+    frame = loader.load()
+    if name == "vix":
+        return frame
+    # arch's copy is the raw Yahoo download; 'Adj Close' equals 'Close' for an index.
+    return frame.drop(columns=[c for c in frame.columns if c.lower() == "adj close"])
+
+
+def load_dataset(name: str, *, with_vix: bool = False, min_bars: int = 2) -> MarketData:
+    """Load a bundled dataset by name (offline).
+
+    Args:
+        name: ``"sp500"`` or ``"nasdaq"`` (daily OHLCV 1999-2018). ``"vix"`` alone holds no OHLCV and is
+            only available through ``with_vix=True``.
+        with_vix: Join the VIX close (2014-2019) on common dates; the result starts on 2014-01-03.
+        min_bars: Fewest bars accepted.
+
+    Raises:
+        DataError: Unknown name (the message lists the valid ones).
+    """
+    key = str(name).strip().lower()
+    if key == "vix":
+        raise DataError(
+            "dataset 'vix' has no OHLCV bars; use load_dataset('sp500', with_vix=True) to get S&P 500 bars with VIX"
+        )
+    if key not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; choose one of {list(DATASETS[:2])} or give a CSV/Parquet path")
+    frame = _arch_frame(key)
+    if with_vix:
+        frame = frame.join(_arch_frame("vix"), how="inner")
+    return MarketData.from_frame(frame, name=key + ("+vix" if with_vix else ""), min_bars=min_bars)
+
+
+def load_file(path: str | Path, *, min_bars: int = 2, date_column: str | None = None) -> MarketData:
+    """Load OHLCV bars from a CSV or Parquet file.
+
+    The date comes from ``date_column`` when given, else from a column called ``date``/``datetime``/
+    ``timestamp`` (case-insensitive), else from the first column (CSV) or the index (Parquet).
+    """
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"data file {str(p)!r} does not exist; give a CSV/Parquet path or a dataset name")
+    suffix = p.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        frame = pd.read_parquet(p)
+    elif suffix in (".csv", ".gz", ".txt"):
+        frame = pd.read_csv(p)
+    else:
+        raise DataError(f"data file {p.name!r}: unknown extension {suffix!r}; use .csv or .parquet")
+    if not isinstance(frame.index, pd.DatetimeIndex):
+        cols = {str(c).lower(): c for c in frame.columns}
+        col = date_column or next((cols[k] for k in ("date", "datetime", "timestamp") if k in cols), None)
+        if col is None and suffix not in (".parquet", ".pq"):
+            col = frame.columns[0]
+        if col is not None:
+            if col not in frame.columns:
+                raise DataError(f"{p.name}: date column {col!r} not found; columns are {list(frame.columns)}")
+            frame = frame.set_index(pd.to_datetime(frame.pop(col)))
+    return MarketData.from_frame(frame, name=p.name, min_bars=min_bars)
+
+
+def load(source: str | Path | pd.DataFrame | MarketData, *, min_bars: int = 2) -> MarketData:
+    """Anything to :class:`MarketData`: a dataset name, a file path, a DataFrame or MarketData itself."""
+    if isinstance(source, MarketData):
+        if len(source) < min_bars:
+            raise DataError(f"{source.name}: {len(source)} bars, need at least {min_bars}; use a longer range")
+        return source
+    if isinstance(source, pd.DataFrame):
+        return MarketData.from_frame(source, min_bars=min_bars)
+    if isinstance(source, Path) or (isinstance(source, str) and Path(source).suffix):
+        return load_file(source, min_bars=min_bars)
+    if isinstance(source, str):
+        return load_dataset(source, min_bars=min_bars)
+    raise TypeError(f"data source must be a dataset name, path, DataFrame or MarketData; got {type(source).__name__}")

@@ -1,0 +1,101 @@
+"""Reward: the differential Sharpe ratio of net per-bar returns, with a drawdown and a clip penalty.
+
+Differential Sharpe ratio (Moody and Saffell 2001, "Learning to trade via direct reinforcement", IEEE TNN 12(4);
+also Moody, Wu, Liao, Saffell 1998). With exponential moving moments of the net bar return ``R_t``::
+
+    A_t = A_{t-1} + eta * (R_t - A_{t-1})
+    B_t = B_{t-1} + eta * (R_t^2 - B_{t-1})
+    D_t = (B_{t-1} * dA_t - 0.5 * A_{t-1} * dB_t) / (B_{t-1} - A_{t-1}^2)^(3/2)
+    with dA_t = R_t - A_{t-1},  dB_t = R_t^2 - B_{t-1}
+
+``D_t`` is the first-order effect of ``R_t`` on the exponentially weighted Sharpe ratio. Here the variance in the
+denominator is floored at ``var_floor`` (a flat book has zero variance) and ``D_t`` is 0 during the first
+``warmup_bars`` bars of an episode, while the moments settle.
+
+The env's step reward sums ``D_t`` over the bars the step spans (net returns: commission and slippage included)
+and subtracts
+
+* ``drawdown_penalty * max(0, dd_end - dd_start)``: new drawdown from the high-water mark made during the step;
+* ``clip_penalty * (requested - approved) / max_position``: how much the risk layer had to cut the action.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    """Reward hyper-parameters.
+
+    Attributes:
+        eta: Adaptation rate of the moving moments (memory of about 1 / eta bars).
+        warmup_bars: Bars at the start of an episode whose differential Sharpe is 0 (moments still update).
+        var_floor: Floor of ``B - A^2`` (per-bar variance) in the denominator.
+        drawdown_penalty: Weight of the new drawdown made during a step.
+        clip_penalty: Weight of the share of the requested size that the risk layer cut.
+    """
+
+    eta: float = 0.01
+    warmup_bars: int = 20
+    var_floor: float = 1e-6
+    drawdown_penalty: float = 10.0
+    clip_penalty: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.eta < 1.0:
+            raise ValueError(f"RewardConfig.eta={self.eta!r} must be in (0, 1), e.g. 0.01")
+        if self.var_floor <= 0:
+            raise ValueError(f"RewardConfig.var_floor={self.var_floor!r} must be > 0, e.g. 1e-6")
+        if self.warmup_bars < 0 or self.drawdown_penalty < 0 or self.clip_penalty < 0:
+            raise ValueError("RewardConfig.warmup_bars, drawdown_penalty and clip_penalty must be >= 0")
+
+    def to_json(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+class DifferentialSharpe:
+    """Running moments ``A``, ``B`` and the differential Sharpe ratio of each new return.
+
+    Example:
+        >>> dsr = DifferentialSharpe(RewardConfig(warmup_bars=0))
+        >>> round(dsr.update(0.01), 3)  # first bar: A=B=0, variance at the floor
+        0.0
+    """
+
+    __slots__ = ("A", "B", "_eta", "_floor", "_warmup", "n")
+
+    def __init__(self, config: RewardConfig | None = None) -> None:
+        cfg = config or RewardConfig()
+        self._eta, self._floor, self._warmup = cfg.eta, cfg.var_floor, cfg.warmup_bars
+        self.reset()
+
+    def reset(self) -> None:
+        self.A = 0.0
+        self.B = 0.0
+        self.n = 0
+
+    def update(self, ret: float) -> float:
+        """Add the net bar return ``ret`` and return its differential Sharpe ratio ``D_t``."""
+        a, b = self.A, self.B
+        d_a = ret - a
+        d_b = ret * ret - b
+        var = b - a * a
+        d = 0.0
+        if self.n >= self._warmup:
+            d = (b * d_a - 0.5 * a * d_b) / (var if var > self._floor else self._floor) ** 1.5
+        self.A = a + self._eta * d_a
+        self.B = b + self._eta * d_b
+        self.n += 1
+        return d
+
+    @property
+    def deviation(self) -> float:
+        """Running deviation ``sqrt(max(B - A^2, 0))`` of bar returns."""
+        return math.sqrt(max(self.B - self.A * self.A, 0.0))
+
+
+def step_penalty(config: RewardConfig, dd_start: float, dd_end: float, clipped: float, max_position: float) -> float:
+    """Penalty subtracted from a step's summed differential Sharpe (see module docstring)."""
+    return config.drawdown_penalty * max(0.0, dd_end - dd_start) + config.clip_penalty * clipped / max_position

@@ -1,0 +1,284 @@
+"""The risk layer: hard limits and the circuit breaker, one implementation for env, backtest and live brain.
+
+No tier can override it. Whatever size a policy requests, :meth:`RiskManager.approve` returns what may be
+traded, and :meth:`RiskManager.stop_level` returns the price at which an open long position must be closed so
+that neither the daily-loss limit nor the drawdown limit is crossed (a gap through that level fills at the
+open, so the day's loss is the limit plus that bar's gap).
+
+Limits (defaults): position <= 20% of equity at entry; gross exposure (this position plus exposure held
+elsewhere) <= 100%; a loss of 2% of the day's starting equity closes the position and blocks new trades for
+the rest of that day; drawdown from the high-water mark of mark-to-market equity >= 15% closes everything and
+halts; a crisis regime means cash only.
+
+Circuit breaker::
+
+    ACTIVE --(drawdown >= 10% or rolling Sharpe < -0.5)--> REDUCING   (sizes x 0.5)
+    REDUCING --(drawdown < 5% and rolling Sharpe >= 0)---> ACTIVE
+    any --(drawdown >= 15%)--> HALTED   (latched: no trade until reset_breaker())
+
+Every state change is appended to :attr:`RiskManager.events` with its reason.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+from dataclasses import asdict, dataclass, field
+
+logger = logging.getLogger(__name__)
+
+
+class Breaker(enum.IntEnum):
+    """Circuit-breaker states; the value / 2 is the observation's breaker level (0, 0.5, 1)."""
+
+    ACTIVE = 0
+    REDUCING = 1
+    HALTED = 2
+
+
+@dataclass(frozen=True)
+class RiskLimits:
+    """Hard limits and breaker thresholds. All fractions of equity unless stated.
+
+    Attributes:
+        max_position: Largest position at entry, as a fraction of equity.
+        max_gross: Largest gross exposure (this position plus exposure held elsewhere).
+        daily_loss: Loss from the day's starting equity that closes the position and blocks the day.
+        max_drawdown: Drawdown from the high-water mark (mark-to-market) that halts.
+        reduce_drawdown: Drawdown at which the breaker goes to REDUCING.
+        reduce_sharpe: Rolling annualised Sharpe below which the breaker goes to REDUCING.
+        recover_drawdown: Drawdown below which REDUCING may recover.
+        recover_sharpe: Rolling Sharpe at or above which REDUCING may recover.
+        reduce_scale: Size multiplier while REDUCING.
+        sharpe_window: Bars in the rolling Sharpe; it counts only once the window is full.
+        crisis_threshold: P(crisis) at or above which (and being the largest regime probability) only cash is allowed.
+    """
+
+    max_position: float = 0.20
+    max_gross: float = 1.0
+    daily_loss: float = 0.02
+    max_drawdown: float = 0.15
+    reduce_drawdown: float = 0.10
+    reduce_sharpe: float = -0.5
+    recover_drawdown: float = 0.05
+    recover_sharpe: float = 0.0
+    reduce_scale: float = 0.5
+    sharpe_window: int = 60
+    crisis_threshold: float = 0.5
+
+    def __post_init__(self) -> None:
+        for name in ("max_position", "daily_loss", "max_drawdown", "reduce_drawdown", "reduce_scale"):
+            value = getattr(self, name)
+            if not 0.0 < value <= 1.0:
+                raise ValueError(f"RiskLimits.{name}={value!r} must be in (0, 1]")
+        if self.max_gross < self.max_position:
+            raise ValueError(f"RiskLimits.max_gross={self.max_gross!r} must be >= max_position={self.max_position!r}")
+        if not self.recover_drawdown <= self.reduce_drawdown <= self.max_drawdown:
+            raise ValueError(
+                "RiskLimits needs recover_drawdown <= reduce_drawdown <= max_drawdown; got "
+                f"{self.recover_drawdown!r}, {self.reduce_drawdown!r}, {self.max_drawdown!r}"
+            )
+        if self.sharpe_window < 2:
+            raise ValueError(f"RiskLimits.sharpe_window={self.sharpe_window!r} must be >= 2 bars")
+
+    def to_json(self) -> dict[str, float | int]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class BreakerEvent:
+    """One circuit-breaker state change."""
+
+    bar: int
+    old: str
+    new: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Approval:
+    """What the risk layer allows: the approved size and why it differs from the request."""
+
+    size: float
+    requested: float
+    reasons: tuple[str, ...] = ()
+
+    @property
+    def clipped(self) -> float:
+        """How much of the request was cut, as a fraction of equity (>= 0)."""
+        return max(0.0, self.requested - self.size)
+
+
+@dataclass
+class RiskManager:
+    """Stateful risk layer of one account (see module docstring).
+
+    Call order per bar: :meth:`new_bar` when a bar of a new day starts (or every bar), :meth:`stop_level`
+    while a position is open, :meth:`mark` at the bar's close with the mark-to-market equity, and
+    :meth:`approve` before opening a trade.
+
+    Args:
+        limits: The limits.
+        periods_per_year: Bars per year, for the rolling Sharpe.
+    """
+
+    limits: RiskLimits = field(default_factory=RiskLimits)
+    periods_per_year: float = 252.0
+    state: Breaker = field(init=False, default=Breaker.ACTIVE)
+    events: list[BreakerEvent] = field(init=False, default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.reset_account(1.0)
+
+    # ----------------------------------------------------------------- account lifecycle
+    def reset_account(self, equity: float, day: int = -1, *, keep_breaker: bool = False) -> None:
+        """Start a fresh account at ``equity`` (new episode). The breaker stays latched if ``keep_breaker``."""
+        self.hwm = float(equity)
+        self.equity = float(equity)
+        self.day = int(day)
+        self.day_start_equity = float(equity)
+        self.blocked_day: int | None = None
+        # Ring buffer of the last sharpe_window bar returns with running sums: O(1) per bar.
+        self._rets = [0.0] * self.limits.sharpe_window
+        self._pos = 0
+        self._count = 0
+        self._sum = 0.0
+        self._sumsq = 0.0
+        if not keep_breaker:
+            self.state = Breaker.ACTIVE
+            self.events = []
+
+    def reset_breaker(self, reason: str, bar: int = -1) -> None:
+        """Explicitly unlatch a HALTED (or REDUCING) breaker; the only way out of HALTED. Resets the high-water mark."""
+        if not reason:
+            raise ValueError("reset_breaker needs a reason (who reset it and why); it is audited")
+        self.hwm = self.equity
+        self._set(Breaker.ACTIVE, f"reset: {reason}", bar)
+
+    def _set(self, new: Breaker, reason: str, bar: int) -> None:
+        if new is self.state:
+            return
+        self.events.append(BreakerEvent(bar, self.state.name, new.name, reason))
+        logger.info("breaker %s -> %s at bar %d: %s", self.state.name, new.name, bar, reason)
+        self.state = new
+
+    # ----------------------------------------------------------------- per-bar updates
+    def new_bar(self, day: int) -> None:
+        """A bar starts; on a new day the daily loss budget restarts from the last equity."""
+        if day != self.day:
+            self.day = day
+            self.day_start_equity = self.equity
+
+    @property
+    def drawdown(self) -> float:
+        return 0.0 if self.hwm <= 0 else max(0.0, 1.0 - self.equity / self.hwm)
+
+    @property
+    def daily_loss_used(self) -> float:
+        """Loss since the day's start as a fraction of the daily limit (0 when up on the day)."""
+        loss = max(0.0, 1.0 - self.equity / self.day_start_equity)
+        return loss / self.limits.daily_loss
+
+    @property
+    def rolling_sharpe(self) -> float:
+        """Annualised Sharpe of the last ``sharpe_window`` bar returns; 0 until the window is full or if flat."""
+        n = self._count
+        if n < self.limits.sharpe_window:
+            return 0.0
+        mean = self._sum / n
+        var = (self._sumsq - n * mean * mean) / (n - 1)
+        if var < 1e-16:
+            return 0.0
+        return mean / math.sqrt(var) * math.sqrt(self.periods_per_year)
+
+    def mark(self, equity: float, bar: int, *, exit_reason: str | None = None) -> None:
+        """Record the mark-to-market equity at a bar's close and move the breaker.
+
+        Args:
+            equity: Mark-to-market equity (open trades at the close, after costs already paid).
+            bar: Bar number, for the event log.
+            exit_reason: Reason of a position closed on this bar by the risk layer (``"daily_loss"`` blocks the day,
+                ``"drawdown"`` halts).
+        """
+        ret = equity / self.equity - 1.0 if self.equity > 0 else 0.0
+        rets, pos = self._rets, self._pos
+        old = rets[pos]
+        rets[pos] = ret
+        self._pos = (pos + 1) % len(rets)
+        self._count = min(self._count + 1, len(rets))
+        self._sum += ret - old
+        self._sumsq += ret * ret - old * old
+        self.equity = equity = float(equity)
+        if equity > self.hwm:
+            self.hwm = equity
+        if exit_reason == "daily_loss" or equity <= self.day_start_equity * (1.0 - self.limits.daily_loss) * (
+            1 + 1e-12
+        ):
+            self.blocked_day = self.day
+        if self.state is not Breaker.HALTED:
+            self._update_breaker(bar)
+
+    def _update_breaker(self, bar: int) -> None:
+        lim, dd = self.limits, self.drawdown
+        if dd >= lim.max_drawdown - 1e-12:
+            self._set(Breaker.HALTED, f"drawdown {dd:.2%} >= max_drawdown {lim.max_drawdown:.0%}", bar)
+            return
+        sharpe = self.rolling_sharpe
+        if self.state is Breaker.ACTIVE:
+            if dd >= lim.reduce_drawdown:
+                self._set(Breaker.REDUCING, f"drawdown {dd:.2%} >= reduce_drawdown {lim.reduce_drawdown:.0%}", bar)
+            elif sharpe < lim.reduce_sharpe:
+                self._set(Breaker.REDUCING, f"rolling Sharpe {sharpe:.2f} < {lim.reduce_sharpe}", bar)
+        elif dd < lim.recover_drawdown and sharpe >= lim.recover_sharpe:
+            self._set(Breaker.ACTIVE, f"recovered: drawdown {dd:.2%}, rolling Sharpe {sharpe:.2f}", bar)
+
+    # ----------------------------------------------------------------- decisions
+    def approve(self, requested: float, *, crisis: bool = False, exposure_elsewhere: float = 0.0) -> Approval:
+        """The size (fraction of equity) that may be opened now, with the reasons for any cut."""
+        lim = self.limits
+        req = max(0.0, float(requested))
+        if not math.isfinite(req):
+            raise ValueError(f"requested size {requested!r} is not finite")
+        if self.state is Breaker.HALTED:
+            return Approval(0.0, req, ("halted: circuit breaker latched, needs reset_breaker()",))
+        if crisis:
+            return Approval(0.0, req, ("crisis regime: cash only",))
+        if self.blocked_day is not None and self.blocked_day == self.day:
+            return Approval(0.0, req, (f"daily loss limit {lim.daily_loss:.0%} hit today",))
+        size, reasons = req, []
+        if size > lim.max_position:
+            size = lim.max_position
+            reasons.append(f"position cap {lim.max_position:.0%}")
+        room = max(0.0, lim.max_gross - max(0.0, exposure_elsewhere))
+        if size > room:
+            size = room
+            reasons.append(f"gross cap {lim.max_gross:.0%} with {exposure_elsewhere:.0%} held elsewhere")
+        if self.state is Breaker.REDUCING:
+            size *= lim.reduce_scale
+            reasons.append(f"breaker REDUCING: size x {lim.reduce_scale}")
+        return Approval(size, req, tuple(reasons))
+
+    def is_crisis(self, regime_probs: tuple[float, ...] | list[float], crisis_index: int) -> bool:
+        """True when the crisis probability is the largest and at least ``crisis_threshold``."""
+        p = regime_probs[crisis_index]
+        return p >= self.limits.crisis_threshold and p >= max(regime_probs)
+
+    def stop_level(self, cash: float, shares: float, exit_cost: float) -> tuple[float, str]:
+        """Price at which a long position must be closed to respect the daily-loss and drawdown limits.
+
+        Equity after selling ``shares`` at level ``p`` is ``cash + shares * p * (1 - exit_cost)``; the level solves
+        that equation for the tighter of ``day_start * (1 - daily_loss)`` and ``hwm * (1 - max_drawdown)``.
+
+        Returns:
+            ``(level, reason)`` with reason ``"daily_loss"`` or ``"drawdown"``; level may be <= 0 (never binds).
+        """
+        if shares <= 0:
+            return 0.0, "none"
+        k = shares * (1.0 - exit_cost)
+        daily = (self.day_start_equity * (1.0 - self.limits.daily_loss) - cash) / k
+        dd = (self.hwm * (1.0 - self.limits.max_drawdown) - cash) / k
+        return (daily, "daily_loss") if daily >= dd else (dd, "drawdown")
+
+    def breaker_level(self) -> float:
+        return self.state.value / 2.0

@@ -1,0 +1,449 @@
+"""``TradingEnv``: trade-level (semi-Markov) single-asset trading environment, ``tradebrain/TradingBrain-v0``."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import asdict, dataclass
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+import pandas as pd
+
+from envs.data import DataError, MarketData, load
+from envs.features import compute_features
+from envs.layout import COMPONENTS, OBS_LAYOUT, REGIMES, ActionMap, TradeParams
+from envs.reward import DifferentialSharpe, RewardConfig, step_penalty
+from envs.risk import Breaker, RiskLimits, RiskManager
+
+_CRISIS = REGIMES.index("crisis")
+_SQRT_252 = math.sqrt(252.0)
+_UNIFORM_REGIME = (1.0 / len(REGIMES),) * len(REGIMES)
+_I = OBS_LAYOUT.index
+_FEAT = slice(OBS_LAYOUT.group_slice("market").start, OBS_LAYOUT.group_slice("components").stop)
+_T1, _T2 = OBS_LAYOUT.group_slice("tier1"), OBS_LAYOUT.group_slice("tier2")
+_PORT, _PERF = OBS_LAYOUT.group_slice("portfolio"), OBS_LAYOUT.group_slice("performance")
+
+
+@dataclass(frozen=True)
+class Costs:
+    """Trading costs in basis points of traded notional, paid on entry and on exit.
+
+    Attributes:
+        commission_bps: Commission per side.
+        slippage_bps: Adverse price move per side (buy fills above, sell fills below the reference price).
+    """
+
+    commission_bps: float = 1.0
+    slippage_bps: float = 2.0
+
+    def __post_init__(self) -> None:
+        for name in ("commission_bps", "slippage_bps"):
+            value = getattr(self, name)
+            if not 0.0 <= value < 1000.0:
+                raise ValueError(f"Costs.{name}={value!r} must be in [0, 1000) basis points")
+
+    @property
+    def commission(self) -> float:
+        return self.commission_bps * 1e-4
+
+    @property
+    def slippage(self) -> float:
+        return self.slippage_bps * 1e-4
+
+
+@dataclass
+class Account:
+    """Account state between steps (no position is open between steps: trades open and close inside a step)."""
+
+    equity: float
+    start_equity: float
+    n_trades: int = 0
+
+
+@dataclass(frozen=True)
+class _Exit:
+    bar: int
+    price: float
+    reason: str
+
+
+class TradingEnv(gym.Env):
+    """Trade-level trading environment on one asset, long only, with a risk layer no action can override.
+
+    ## Description
+    One step is one decision taken at the close of bar ``t``. The action asks for a bracket trade: a size, a
+    maximum holding period, a stop and a target. If the size the risk layer approves is below ``min_trade`` the
+    book stays flat for one bar. Otherwise the trade enters at the **open of bar t+1** (plus slippage) and is
+    simulated bar by bar to its exit: a stop or target touched by the bar's low/high (stop first when both are
+    touched in one bar; a gap through a level fills at the open), a time exit at the close of bar ``t + hold``,
+    a risk exit (daily loss or drawdown level), or the end of the window. The next observation is at the close of
+    the exit bar. Commission and slippage are paid on both sides and are inside the reward. The decision at
+    ``t`` sees data up to the close of ``t`` only.
+
+    ## Action space
+    ``Box(-1, 1, (4,), float32)`` mapped by :class:`~envs.layout.ActionMap` (affine, clipped):
+
+    | index | name   | mapped to                                   |
+    |-------|--------|---------------------------------------------|
+    | 0     | size   | [0, max_position] of equity (default 0.20)  |
+    | 1     | hold   | [1, max_hold] bars, rounded (default 20)    |
+    | 2     | stop   | [0.5%, 10%] below the entry fill            |
+    | 3     | target | [0.5%, 20%] above the entry fill            |
+
+    ## Observation space
+    ``Box(low, high, (27,), float32)``, slots named in :data:`~envs.layout.OBS_LAYOUT`:
+
+    | index | name                | range     | meaning                                                |
+    |-------|---------------------|-----------|--------------------------------------------------------|
+    | 0     | equity_log_growth   | [-10, 10] | log(equity / episode start equity)                     |
+    | 1     | drawdown            | [0, 1]    | 1 - equity / high-water mark                           |
+    | 2     | exposure_elsewhere  | [0, 1]    | exposure held in other positions (constant here)       |
+    | 3     | daily_loss_used     | [0, 5]    | loss since the day's start / daily loss limit          |
+    | 4     | breaker_level       | [0, 1]    | 0 active, 0.5 reducing, 1 halted                       |
+    | 5-7   | ret_1, ret_5, ret_20| [-1, 1]   | log returns of close over 1, 5, 20 bars                |
+    | 8     | vol_20              | [0, 5]    | 20-bar realised vol, annualised                        |
+    | 9     | rsi_14              | [-1, 1]   | (RSI(14) - 50) / 50                                    |
+    | 10    | close_vs_sma_50     | [-1, 1]   | close / SMA(50) - 1                                    |
+    | 11-14 | theme ... sentiment | [-1, 1]   | component scores (data's own or :mod:`envs.features`)  |
+    | 15-18 | w_theme ... w_sent. | [0, 1]    | Tier 1 weights; 0.25 each unless a Tier 1 wrapper      |
+    | 19-23 | p_bull_momentum ... | [0, 1]    | Tier 2 regime probabilities; 0.2 each unless Tier 2    |
+    | 24    | dsr_mean            | [-50, 50] | reward's running mean A of bar returns x 252           |
+    | 25    | dsr_dev             | [0, 50]   | running deviation sqrt(B - A^2) x sqrt(252)            |
+    | 26    | win_rate            | [0, 1]    | win rate of the last ``win_rate_window`` trades        |
+
+    ## Rewards
+    Sum over the bars the step spans of the differential Sharpe ratio of net bar returns (Moody and Saffell
+    2001), minus a drawdown penalty and a clip penalty: see :mod:`envs.reward`.
+
+    ## Starting state
+    Flat, equity ``initial_equity``, at the window start, or at a uniformly random bar of the window when
+    ``random_start`` (training). ``reset(options={"start": bar})`` forces the start bar.
+
+    ## Episode end
+    Terminated when the risk layer halts (drawdown >= max_drawdown). Truncated at the end of the window (or after
+    ``episode_bars`` bars); a trade still open then closes at the last close.
+
+    ## Info
+    ``bar``, ``time``, ``equity``, ``drawdown``, ``breaker``, ``requested_size``, ``approved_size``,
+    ``risk_reasons``; ``trade`` (a closed-trade record) when the step traded; ``breaker_events`` when the breaker
+    changed state.
+
+    ## Arguments
+    data: dataset name, file path, DataFrame or :class:`~envs.data.MarketData` (default ``"sp500"``);
+    window: ``(start, stop)`` bars or dates, the bars the env trades (earlier bars serve as look-back);
+    costs, limits, action_map, reward: see :class:`Costs`, :class:`~envs.risk.RiskLimits`,
+    :class:`~envs.layout.ActionMap`, :class:`~envs.reward.RewardConfig`; min_trade: smallest size traded;
+    random_start; episode_bars: episode length cap; initial_equity; win_rate_window;
+    exposure_elsewhere: gross exposure held outside this env (counts against max_gross).
+
+    ## Version history
+    * v0: initial version.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 (gymnasium convention)
+
+    def __init__(
+        self,
+        data: str | MarketData | pd.DataFrame = "sp500",
+        *,
+        window: tuple[int | str | None, int | str | None] | None = None,
+        costs: Costs | None = None,
+        limits: RiskLimits | None = None,
+        action_map: ActionMap | None = None,
+        reward: RewardConfig | None = None,
+        min_trade: float = 0.01,
+        random_start: bool = False,
+        episode_bars: int | None = None,
+        initial_equity: float = 100_000.0,
+        win_rate_window: int = 20,
+        exposure_elsewhere: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.data = load(data)
+        self.costs = costs or Costs()
+        self.limits = limits or RiskLimits()
+        self.action_map = action_map or ActionMap(max_position=self.limits.max_position)
+        self.reward_config = reward or RewardConfig()
+        if self.action_map.max_position > self.limits.max_position:
+            raise ValueError(
+                f"action_map.max_position={self.action_map.max_position} exceeds limits.max_position="
+                f"{self.limits.max_position}; the action map cannot ask for more than the risk layer allows"
+            )
+        if not 0.0 < min_trade <= self.limits.max_position:
+            raise ValueError(f"min_trade={min_trade!r} must be in (0, max_position={self.limits.max_position}]")
+        if initial_equity <= 0 or win_rate_window < 1:
+            raise ValueError(f"initial_equity={initial_equity!r} must be > 0, win_rate_window={win_rate_window!r} >= 1")
+        if not 0.0 <= exposure_elsewhere <= 1.0:
+            raise ValueError(f"exposure_elsewhere={exposure_elsewhere!r} must be in [0, 1]")
+        self.min_trade, self.random_start = float(min_trade), bool(random_start)
+        self.initial_equity, self.exposure_elsewhere = float(initial_equity), float(exposure_elsewhere)
+        self.features = compute_features(self.data)
+        self.window = self._resolve_window(window)
+        if episode_bars is not None and episode_bars < 2:
+            raise ValueError(f"episode_bars={episode_bars!r} must be >= 2 or None (run to the window's end)")
+        self.episode_bars = episode_bars
+        self.win_rate_window = int(win_rate_window)
+
+        self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(4,), dtype=np.float32)
+        self.observation_space = gym.spaces.Box(OBS_LAYOUT.low, OBS_LAYOUT.high, dtype=np.float32)
+        # Data as plain Python lists for fast scalar access in step(); features as one float32 block.
+        d = self.data
+        self._o, self._h, self._l, self._c = (
+            d.open.tolist(),
+            d.high.tolist(),
+            d.low.tolist(),
+            d.close.tolist(),
+        )
+        self._day = d.day.tolist()
+        self._dates = [str(x) for x in d.index.date] if len(d) else []
+        self._feat = np.concatenate([self.features.market, self.features.components], axis=1).astype(np.float32)
+        self._comps = self.features.components.tolist()
+        self._exit_cost = 1.0 - (1.0 - self.costs.slippage) * (1.0 - self.costs.commission)
+        self.risk = RiskManager(self.limits)
+        self.dsr = DifferentialSharpe(self.reward_config)
+        self._regime: tuple[float, ...] = _UNIFORM_REGIME
+        self._regime_known = False
+        self._weights = OBS_LAYOUT.default_tier1()
+        self.account = Account(self.initial_equity, self.initial_equity)
+        self.bar = self.window[0]
+        self._end = self.window[1] - 1
+        self._wins: deque[float] = deque(maxlen=self.win_rate_window)
+        self._obs = np.zeros(OBS_LAYOUT.size, dtype=np.float32)
+        self.equity_curve = np.full(len(d), np.nan)
+        """Mark-to-market equity at each bar's close of the current episode (NaN outside it)."""
+
+    # ------------------------------------------------------------------ construction helpers
+    def _resolve_window(self, window: tuple[int | str | None, int | str | None] | None) -> tuple[int, int]:
+        n, first = len(self.data), self.features.first_valid
+
+        def to_bar(x: int | str | None, default: int) -> int:
+            if x is None:
+                return default
+            if isinstance(x, (int, np.integer)):
+                return int(x) if x >= 0 else n + int(x)
+            return self.data.bar_at(x)
+
+        start, stop = (first, n) if window is None else (to_bar(window[0], first), to_bar(window[1], n))
+        if start < first:
+            raise DataError(
+                f"window starts at bar {start} ({self.data.index[min(start, n - 1)].date()}) but the features need "
+                f"{first} bars of history; start at bar {first} ({self.data.index[min(first, n - 1)].date()}) or later"
+            )
+        if stop - start < 2:
+            raise DataError(
+                f"{self.data.name}: window [{start}, {stop}) holds {max(stop - start, 0)} bars; an episode needs "
+                f"at least 2 (a decision and its fill) after {first} bars of feature look-back: "
+                "use longer data or a wider window"
+            )
+        return start, min(stop, n)
+
+    # ------------------------------------------------------------------ tier hooks
+    def set_regime(self, probs: np.ndarray | list[float] | tuple[float, ...]) -> None:
+        """Regime probabilities of the current bar (called by the Tier 2 wrapper); drives the crisis rule."""
+        p = tuple(float(x) for x in np.asarray(probs, dtype=np.float64).reshape(-1))
+        if len(p) != len(REGIMES) or not np.isfinite(p).all() or abs(sum(p) - 1.0) > 1e-4:
+            raise ValueError(f"regime probabilities {p} must be {len(REGIMES)} finite values summing to 1 ({REGIMES})")
+        self._regime = p
+        self._regime_known = True
+
+    def set_weights(self, weights: np.ndarray | list[float]) -> None:
+        """Component weights of the current bar (called by the Tier 1 wrapper); recorded in trades."""
+        w = np.asarray(weights, dtype=np.float32).reshape(-1)
+        if w.shape != (len(COMPONENTS),) or abs(float(w.sum()) - 1.0) > 1e-4:
+            raise ValueError(f"weights {w.tolist()} must be {len(COMPONENTS)} values summing to 1 ({COMPONENTS})")
+        self._weights = w
+
+    @property
+    def regime_probs(self) -> tuple[float, ...]:
+        return self._regime
+
+    def reset_breaker(self, reason: str) -> None:
+        """Explicitly unlatch a halted circuit breaker (audited in ``risk.events``)."""
+        self.risk.reset_breaker(reason, self.bar)
+
+    # ------------------------------------------------------------------ gymnasium API
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        lo, hi = self.window[0], self.window[1] - 1
+        span = self.episode_bars if self.episode_bars is not None else self.action_map.max_hold + 1
+        if options and "start" in options:
+            start = int(options["start"])
+            if not lo <= start < hi:
+                raise ValueError(f"options['start']={start} must be a bar in [{lo}, {hi}) of the window")
+        elif self.random_start:
+            start = int(self.np_random.integers(lo, max(lo + 1, hi - span + 1)))
+        else:
+            start = lo
+        self.bar = start
+        self._end = hi if self.episode_bars is None else min(hi, start + self.episode_bars)
+        self.account = Account(self.initial_equity, self.initial_equity)
+        self.equity_curve.fill(np.nan)
+        self.equity_curve[start] = self.initial_equity
+        self.risk.reset_account(self.initial_equity, self._day[start])
+        self.dsr.reset()
+        self._wins.clear()
+        self._regime = _UNIFORM_REGIME
+        self._regime_known = False
+        self._weights = OBS_LAYOUT.default_tier1()
+        return self._observation(), self._info()
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
+        if self.bar >= self._end:
+            raise RuntimeError("episode is over (truncated or terminated): call reset() before step()")
+        params = self.action_map.decode(action)
+        risk, n_events = self.risk, len(self.risk.events)
+        crisis = risk.is_crisis(self._regime, _CRISIS)
+        approval = risk.approve(params.size, crisis=crisis, exposure_elsewhere=self.exposure_elsewhere)
+        dd_start = risk.drawdown
+        trade = None
+        if approval.size < self.min_trade:
+            reward = self._flat_bar()
+        else:
+            reward, trade = self._trade(params, approval.size)
+        reward -= step_penalty(self.reward_config, dd_start, risk.drawdown, approval.clipped, self.limits.max_position)
+        info = self._info()
+        info.update(requested_size=params.size, approved_size=approval.size, risk_reasons=approval.reasons)
+        if trade is not None:
+            info["trade"] = trade
+        if len(risk.events) > n_events:
+            info["breaker_events"] = [asdict(e) for e in risk.events[n_events:]]
+        terminated = risk.state is Breaker.HALTED
+        truncated = not terminated and self.bar >= self._end
+        return self._observation(), float(reward), terminated, truncated, info
+
+    # ------------------------------------------------------------------ simulation
+    def _flat_bar(self) -> float:
+        self.bar += 1
+        self.risk.new_bar(self._day[self.bar])
+        self.risk.mark(self.account.equity, self.bar)
+        self.equity_curve[self.bar] = self.account.equity
+        return self.dsr.update(0.0)
+
+    def _trade(self, params: TradeParams, size: float) -> tuple[float, dict[str, Any]]:
+        """Open at the next open, simulate to the exit; returns the summed differential Sharpe and the trade."""
+        acc, risk, dsr, curve = self.account, self.risk, self.dsr, self.equity_curve
+        slip, comm = self.costs.slippage, self.costs.commission
+        decision, entry_bar = self.bar, self.bar + 1
+        equity0 = acc.equity
+        entry_price = self._o[entry_bar] * (1.0 + slip)
+        notional = size * equity0
+        shares = notional / entry_price
+        cash = equity0 - notional - notional * comm
+        stop_px, target_px = entry_price * (1.0 - params.stop), entry_price * (1.0 + params.target)
+        last = min(decision + params.hold, self._end)
+        last_reason = "time" if decision + params.hold <= self._end else "end_of_data"
+        prev, reward, j = equity0, 0.0, entry_bar
+        while True:
+            risk.new_bar(self._day[j])
+            ex = self._exit_on_bar(j, j == entry_bar, stop_px, target_px, cash, shares, (last, last_reason))
+            equity = cash + shares * ex.price * (1.0 - slip) * (1.0 - comm) if ex else cash + shares * self._c[j]
+            reward += dsr.update(equity / prev - 1.0)
+            prev = curve[j] = equity
+            risk.mark(equity, j, exit_reason=ex.reason if ex else None)
+            if ex is not None:
+                break
+            j += 1
+        self.bar = ex.bar
+        acc.equity = equity
+        acc.n_trades += 1
+        net = equity / equity0 - 1.0
+        self._wins.append(1.0 if net > 0 else 0.0)
+        trade = self._trade_record(decision, ex, size, shares, entry_price, equity0, equity, params)
+        return reward, trade
+
+    def _exit_on_bar(
+        self,
+        j: int,
+        entry: bool,
+        stop_px: float,
+        target_px: float,
+        cash: float,
+        shares: float,
+        last: tuple[int, str],
+    ) -> _Exit | None:
+        """Exit of an open long on bar ``j``, or None. Order: gaps at the open, stop (first), target, time."""
+        level, why = self.risk.stop_level(cash, shares, self._exit_cost)
+        stop, reason = (stop_px, "stop") if stop_px >= level else (level, why)
+        o = self._o[j]
+        if not entry:  # the entry bar fills at its open, so it cannot gap through its own levels
+            if o <= stop:
+                return _Exit(j, o, "gap_" + reason if reason == "stop" else reason)
+            if o >= target_px:
+                return _Exit(j, o, "gap_target")
+        if self._l[j] <= stop:
+            return _Exit(j, stop, reason)
+        if self._h[j] >= target_px:
+            return _Exit(j, target_px, "target")
+        if j >= last[0]:
+            return _Exit(j, self._c[j], last[1])
+        return None
+
+    def _trade_record(
+        self,
+        decision: int,
+        ex: _Exit,
+        size: float,
+        shares: float,
+        entry_price: float,
+        eq0: float,
+        eq1: float,
+        params: TradeParams,
+    ) -> dict[str, Any]:
+        regime = self._regime
+        return {
+            "trade_id": f"{self.data.name}-{decision}-{self.account.n_trades}",
+            "decision_bar": decision,
+            "entry_bar": decision + 1,
+            "exit_bar": ex.bar,
+            "entry_time": self._dates[decision + 1],
+            "exit_time": self._dates[ex.bar],
+            "entry_price": entry_price,
+            "exit_price": ex.price * (1.0 - self.costs.slippage),
+            "size": size,
+            "shares": shares,
+            "hold": params.hold,
+            "stop": params.stop,
+            "target": params.target,
+            "pnl": eq1 - eq0,
+            "net_return": eq1 / eq0 - 1.0,
+            "exit_reason": ex.reason,
+            "components": dict(zip(COMPONENTS, self._comps[decision], strict=True)),
+            "weights": dict(zip(COMPONENTS, self._weights.tolist(), strict=True)),
+            "regime": REGIMES[int(np.argmax(regime))] if self._regime_known else None,
+            "regime_probs": dict(zip(REGIMES, regime, strict=True)),
+        }
+
+    # ------------------------------------------------------------------ observation
+    def _observation(self) -> np.ndarray:
+        """Build the 27-slot observation of the current bar (the feature block is precomputed and pre-clipped)."""
+        obs, risk, acc, wins = self._obs, self.risk, self.account, self._wins
+        growth = math.log(acc.equity / acc.start_equity)
+        obs[_PORT] = (
+            min(max(growth, -10.0), 10.0),
+            risk.drawdown,
+            self.exposure_elsewhere,
+            min(risk.daily_loss_used, 5.0),
+            risk.breaker_level(),
+        )
+        obs[_FEAT] = self._feat[self.bar]
+        obs[_T1] = self._weights
+        obs[_T2] = self._regime
+        obs[_PERF] = (
+            min(max(self.dsr.A * 252.0, -50.0), 50.0),
+            min(self.dsr.deviation * _SQRT_252, 50.0),
+            sum(wins) / len(wins) if wins else 0.5,
+        )
+        return obs.copy()
+
+    def _info(self) -> dict[str, Any]:
+        return {
+            "bar": self.bar,
+            "time": self._dates[self.bar],
+            "equity": self.account.equity,
+            "drawdown": self.risk.drawdown,
+            "breaker": self.risk.state.name,
+        }
