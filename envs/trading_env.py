@@ -128,7 +128,8 @@ class TradingEnv(gym.Env):
     ## Info
     ``bar``, ``time``, ``equity``, ``drawdown``, ``breaker``, ``requested_size``, ``approved_size``,
     ``risk_reasons``; ``trade`` (a closed-trade record) when the step traded; ``breaker_events`` when the breaker
-    changed state.
+    changed state; ``episode_equity`` (per-bar equity of the episode, from bar ``episode_start``) when the episode
+    ends.
 
     ## Arguments
     data: dataset name, file path, DataFrame or :class:`~envs.data.MarketData` (default ``"sp500"``);
@@ -207,7 +208,7 @@ class TradingEnv(gym.Env):
         self._regime_known = False
         self._weights = OBS_LAYOUT.default_tier1()
         self.account = Account(self.initial_equity, self.initial_equity)
-        self.bar = self.window[0]
+        self.bar = self._start = self.window[0]
         self._end = self.window[1] - 1
         self._wins: deque[float] = deque(maxlen=self.win_rate_window)
         self._obs = np.zeros(OBS_LAYOUT.size, dtype=np.float32)
@@ -278,7 +279,7 @@ class TradingEnv(gym.Env):
             start = int(self.np_random.integers(lo, max(lo + 1, hi - span + 1)))
         else:
             start = lo
-        self.bar = start
+        self.bar = self._start = start
         self._end = hi if self.episode_bars is None else min(hi, start + self.episode_bars)
         self.account = Account(self.initial_equity, self.initial_equity)
         self.equity_curve.fill(np.nan)
@@ -313,6 +314,9 @@ class TradingEnv(gym.Env):
             info["breaker_events"] = [asdict(e) for e in risk.events[n_events:]]
         terminated = risk.state is Breaker.HALTED
         truncated = not terminated and self.bar >= self._end
+        if terminated or truncated:
+            info["episode_equity"] = self.equity_curve[self._start : self.bar + 1].copy()
+            info["episode_start"] = self._start
         return self._observation(), float(reward), terminated, truncated, info
 
     # ------------------------------------------------------------------ simulation

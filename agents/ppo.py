@@ -1,0 +1,188 @@
+"""Tier 3: Stable-Baselines3 PPO (Schulman et al. 2017, https://arxiv.org/abs/1707.06347) on the env stack.
+
+:func:`make_ppo` builds the agent from a :class:`PPOConfig`; :class:`TradingMetricsCallback` logs trading metrics
+per episode, the Tier 1 weights, the Tier 2 regime probabilities and circuit-breaker events to TensorBoard;
+:class:`HParamCallback` records the hyper-parameters. Evaluation and checkpoints use SB3's own callbacks.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import HParam
+from stable_baselines3.common.vec_env import VecEnv
+
+logger = logging.getLogger(__name__)
+
+SummarizeFn = Callable[..., Mapping[str, float]]
+"""``summarize(equity, trades) -> {metric: value}``, e.g. :func:`experiments.metrics.summarize`."""
+
+
+@dataclass(frozen=True)
+class PPOConfig:
+    """PPO hyper-parameters (SB3 names; see the SB3 PPO docs).
+
+    Attributes:
+        learning_rate: Adam step size.
+        n_steps: Steps per env per rollout.
+        batch_size: Minibatch size.
+        n_epochs: Optimisation epochs per rollout.
+        gamma: Discount per step (one step is one trade decision).
+        gae_lambda: GAE lambda.
+        clip_range: PPO clip range.
+        ent_coef: Entropy bonus.
+        vf_coef: Value-loss weight.
+        max_grad_norm: Gradient clipping.
+        net_arch: Hidden layer sizes of the actor and of the critic.
+        log_std_init: Initial log standard deviation of the Gaussian policy.
+        torch_threads: Torch threads of this process (1 unless measured otherwise).
+    """
+
+    learning_rate: float = 3e-4
+    n_steps: int = 256
+    batch_size: int = 128
+    n_epochs: int = 5
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_range: float = 0.2
+    ent_coef: float = 0.0
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    net_arch: tuple[int, ...] = (64, 64)
+    log_std_init: float = -0.5
+    torch_threads: int = 1
+
+
+def make_ppo(cfg: PPOConfig, env: VecEnv, *, seed: int, tensorboard_log: str | None = None, verbose: int = 0) -> PPO:
+    """SB3 PPO with an ``MlpPolicy`` on ``env``, seeded; sets the process's torch threads."""
+    torch.set_num_threads(cfg.torch_threads)
+    policy_kwargs = {
+        "net_arch": {"pi": list(cfg.net_arch), "vf": list(cfg.net_arch)},
+        "log_std_init": cfg.log_std_init,
+    }
+    return PPO(
+        "MlpPolicy",
+        env,
+        learning_rate=cfg.learning_rate,
+        n_steps=cfg.n_steps,
+        batch_size=cfg.batch_size,
+        n_epochs=cfg.n_epochs,
+        gamma=cfg.gamma,
+        gae_lambda=cfg.gae_lambda,
+        clip_range=cfg.clip_range,
+        ent_coef=cfg.ent_coef,
+        vf_coef=cfg.vf_coef,
+        max_grad_norm=cfg.max_grad_norm,
+        policy_kwargs=policy_kwargs,
+        tensorboard_log=tensorboard_log,
+        seed=seed,
+        device="cpu",
+        verbose=verbose,
+    )
+
+
+@dataclass
+class _EpisodeBuffer:
+    trades: list[dict[str, Any]] = field(default_factory=list)
+
+
+class TradingMetricsCallback(BaseCallback):
+    """Logs trading metrics per finished episode and tier outputs per step to the SB3 logger (TensorBoard).
+
+    Tags: ``trading/<key>`` for every key of ``summarize(equity, trades)`` (means over the episodes finished
+    since the last dump; the experiments package passes net_return, sharpe, max_drawdown, win_rate,
+    profit_factor and trade_count), ``tier1/w_<component>``, ``tier2/p_<regime>`` (means over steps),
+    ``risk/breaker_<STATE>`` (count of transitions into each state) and ``risk/halts``.
+
+    Args:
+        summarize: Metrics function of an episode's equity curve and its trades (bars rebased to the curve),
+            injected so the library does not depend on the experiments package; ``None`` logs net return,
+            trade count and win rate only.
+    """
+
+    def __init__(self, summarize: SummarizeFn | None = None, verbose: int = 0) -> None:
+        super().__init__(verbose)
+        self.summarize = summarize
+        self._buffers: dict[int, _EpisodeBuffer] = defaultdict(_EpisodeBuffer)
+        self.breaker_counts: Counter[str] = Counter()
+        self.episodes = 0
+
+    def _on_step(self) -> bool:
+        infos: Sequence[dict[str, Any]] = self.locals.get("infos", ())
+        dones = self.locals.get("dones", np.zeros(len(infos), dtype=bool))
+        for i, info in enumerate(infos):
+            self._record_step(i, info)
+            if dones[i] and "episode_equity" in info:
+                self._record_episode(i, info)
+        return True
+
+    def _record_step(self, i: int, info: Mapping[str, Any]) -> None:
+        rec = self.logger.record_mean
+        if "trade" in info:
+            self._buffers[i].trades.append(info["trade"])
+        for name, w in info.get("weights", {}).items():
+            rec(f"tier1/w_{name}", float(w))
+        for name, p in info.get("regime", {}).get("probs", {}).items():
+            rec(f"tier2/p_{name}", float(p))
+        for event in info.get("breaker_events", ()):
+            self.breaker_counts[event["new"]] += 1
+            self.logger.record(f"risk/breaker_{event['new']}", self.breaker_counts[event["new"]])
+
+    def _record_episode(self, i: int, info: Mapping[str, Any]) -> None:
+        equity = np.asarray(info["episode_equity"], dtype=np.float64)
+        trades = self._buffers.pop(i, _EpisodeBuffer()).trades
+        self.episodes += 1
+        rec = self.logger.record_mean
+        if self.summarize is not None and len(equity) >= 2:
+            start = int(info.get("episode_start", 0))
+            rebased = [{**t, "entry_bar": t["entry_bar"] - start, "exit_bar": t["exit_bar"] - start} for t in trades]
+            for key, value in self.summarize(equity, rebased).items():
+                if np.isfinite(value):
+                    rec(f"trading/{key}", float(value))
+        else:
+            rec("trading/net_return", float(equity[-1] / equity[0] - 1.0))
+            rec("trading/trade_count", float(len(trades)))
+            if trades:
+                rec("trading/win_rate", float(np.mean([t["net_return"] > 0 for t in trades])))
+        halted = info.get("breaker") == "HALTED"
+        self.logger.record("risk/halts", self.breaker_counts["HALTED"])
+        if halted:
+            logger.info("episode %d ended by a risk halt", self.episodes)
+
+
+class HParamCallback(BaseCallback):
+    """Records hyper-parameters and the metrics to compare runs by in TensorBoard's HParams tab."""
+
+    def __init__(self, hparams: Mapping[str, Any]) -> None:
+        super().__init__()
+        self.hparams = {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in hparams.items()}
+
+    def _on_training_start(self) -> None:
+        metrics = {"trading/net_return": 0.0, "trading/sharpe": 0.0, "eval/mean_reward": 0.0}
+        self.logger.record("hparams", HParam(self.hparams, metrics), exclude=("stdout", "log", "json", "csv"))
+
+    def _on_step(self) -> bool:
+        return True
+
+
+def flat_hparams(cfg: Any, prefix: str = "") -> dict[str, Any]:
+    """Flatten a (nested) dataclass into ``{"a.b": value}`` for :class:`HParamCallback`."""
+    return _flatten_dict(asdict(cfg), prefix)
+
+
+def _flatten_dict(d: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, Mapping):
+            out.update(_flatten_dict(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out

@@ -1,0 +1,195 @@
+"""Run configuration: YAML files under ``experiments/configs/`` resolved into typed, frozen dataclasses.
+
+An unknown key is an error that names the nearest valid key; a value of the wrong type is an error that names
+the key, the value and the expected type. Command-line overrides use dotted keys: ``ppo.learning_rate=1e-4``.
+
+Example:
+    >>> cfg = load_config("quickstart", overrides=["train.total_timesteps=2000"])   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from agents.ppo import PPOConfig
+from agents.stack import StackConfig
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+
+
+class ConfigError(ValueError):
+    """A config file or override that does not resolve; the message says which key and what to do."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training loop settings.
+
+    Attributes:
+        total_timesteps: PPO environment steps (decisions) over all envs.
+        n_envs: Env copies in the DummyVecEnv.
+        eval_freq: Steps (over all envs) between evaluations on the validation window; 0 = none.
+        checkpoint_freq: Steps (over all envs) between checkpoints; 0 = none.
+    """
+
+    total_timesteps: int = 50_000
+    n_envs: int = 4
+    eval_freq: int = 10_000
+    checkpoint_freq: int = 25_000
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One experiment.
+
+    Attributes:
+        name: Run name; the run folder is ``<runs_dir>/<name>-<time>``.
+        seed: Seed of everything (env copies get seed, seed + 1, ...).
+        runs_dir: Parent folder of run folders.
+        n_trials: Configurations tried before this one, counted for the deflated Sharpe ratio (>= 1).
+        stack: The environment stack (data, windows, costs, limits, reward, tiers).
+        ppo: PPO hyper-parameters.
+        train: Training loop settings.
+    """
+
+    name: str = "experiment"
+    seed: int = 0
+    runs_dir: str = "runs"
+    n_trials: int = 1
+    stack: StackConfig = field(default_factory=StackConfig)
+    ppo: PPOConfig = field(default_factory=PPOConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def _suggest(key: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"{hint}valid keys: {', '.join(valid)}"
+
+
+def _coerce(value: Any, tp: Any, where: str) -> Any:
+    """Convert a YAML value to the annotated type ``tp`` or raise ConfigError naming ``where``."""
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where} must be a mapping of {tp.__name__} fields, got {value!r}")
+        return build(tp, value, where)  # type: ignore[arg-type]
+    if origin is tuple:
+        return _coerce_tuple(value, typing.get_args(tp), where)
+    if origin in (types.UnionType, typing.Union):
+        if value is None and type(None) in typing.get_args(tp):
+            return None
+        return _coerce(value, next(a for a in typing.get_args(tp) if a is not type(None)), where)
+    return _coerce_scalar(value, tp, where)
+
+
+def _coerce_tuple(value: Any, args: tuple[Any, ...], where: str) -> tuple[Any, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise ConfigError(f"{where}={value!r} must be a list")
+    if len(args) == 2 and args[1] is Ellipsis:
+        return tuple(_coerce(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+    if len(value) != len(args):
+        raise ConfigError(f"{where}={value!r} must have {len(args)} items")
+    return tuple(_coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=True)))
+
+
+def _coerce_scalar(value: Any, tp: Any, where: str) -> Any:
+    if tp is bool and not isinstance(value, bool):
+        raise ConfigError(f"{where}={value!r} must be true or false")
+    if tp is int and (isinstance(value, bool) or not isinstance(value, int)):
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"{where}={value!r} must be an integer")
+    if tp is float:
+        if isinstance(value, str):  # PyYAML (YAML 1.1) reads 1e-4 as a string
+            try:
+                return float(value)
+            except ValueError:
+                raise ConfigError(f"{where}={value!r} must be a number") from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}={value!r} must be a number")
+        return float(value)
+    if tp is str and not isinstance(value, str):
+        raise ConfigError(f"{where}={value!r} must be a string")
+    return value
+
+
+def build(cls: type, values: dict[str, Any], where: str = "") -> Any:
+    """Instantiate dataclass ``cls`` from a mapping, recursively; unknown keys get a suggestion."""
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls) if f.init]
+    kwargs = {}
+    for key, value in values.items():
+        path = f"{where}.{key}" if where else str(key)
+        if key not in names:
+            raise ConfigError(f"unknown config key {path!r}; {_suggest(str(key), names)}")
+        kwargs[key] = _coerce(value, hints[key], path)
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where or cls.__name__}: {exc}") from exc
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str) -> None:
+    if "=" not in dotted:
+        raise ConfigError(f"override {dotted!r} must look like key.sub=value, e.g. ppo.learning_rate=1e-4")
+    key, raw = dotted.split("=", 1)
+    parts = key.strip().split(".")
+    node = tree
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {dotted!r}: {part!r} is not a section")
+    node[parts[-1]] = yaml.safe_load(raw)
+
+
+def resolve_path(name_or_path: str | Path) -> Path:
+    """A config name (``quickstart``) under ``experiments/configs/`` or a path to a YAML file."""
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml") or p.exists():
+        if not p.exists():
+            raise ConfigError(f"config file {str(p)!r} does not exist")
+        return p
+    candidate = CONFIG_DIR / f"{name_or_path}.yaml"
+    if not candidate.exists():
+        names = sorted(x.stem for x in CONFIG_DIR.glob("*.yaml"))
+        raise ConfigError(f"no config named {str(name_or_path)!r}; {_suggest(str(name_or_path), names)}")
+    return candidate
+
+
+def load_config(source: str | Path | dict[str, Any] | None = None, overrides: list[str] | None = None) -> RunConfig:
+    """Resolve a YAML file, a config name or a mapping (plus dotted overrides) into a :class:`RunConfig`."""
+    if source is None:
+        tree: dict[str, Any] = {}
+    elif isinstance(source, dict):
+        tree = dict(source)
+    else:
+        path = resolve_path(source)
+        loaded = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping of config keys")
+        tree = loaded
+    for item in overrides or []:
+        _set_dotted(tree, item)
+    return build(RunConfig, tree)
+
+
+def _plain(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    return obj
+
+
+def to_yaml(cfg: RunConfig) -> str:
+    """The fully resolved config as YAML (written into every run folder; loads back to an equal config)."""
+    return yaml.safe_dump(_plain(dataclasses.asdict(cfg)), sort_keys=False)
