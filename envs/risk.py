@@ -25,6 +25,7 @@ import enum
 import logging
 import math
 from dataclasses import asdict, dataclass, field
+from typing import NamedTuple
 
 logger = logging.getLogger(__name__)
 
@@ -96,8 +97,7 @@ class BreakerEvent:
     reason: str
 
 
-@dataclass(frozen=True)
-class Approval:
+class Approval(NamedTuple):
     """What the risk layer allows: the approved size and why it differs from the request."""
 
     size: float
@@ -129,6 +129,7 @@ class RiskManager:
     events: list[BreakerEvent] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
+        self._daily_floor = (1.0 - self.limits.daily_loss) * (1.0 + 1e-12)
         self.reset_account(1.0)
 
     # ----------------------------------------------------------------- account lifecycle
@@ -201,36 +202,41 @@ class RiskManager:
             exit_reason: Reason of a position closed on this bar by the risk layer (``"daily_loss"`` blocks the day,
                 ``"drawdown"`` halts).
         """
-        ret = equity / self.equity - 1.0 if self.equity > 0 else 0.0
+        prev = self.equity
+        ret = equity / prev - 1.0 if prev > 0 else 0.0
         rets, pos = self._rets, self._pos
         old = rets[pos]
         rets[pos] = ret
-        self._pos = (pos + 1) % len(rets)
-        self._count = min(self._count + 1, len(rets))
+        self._pos = pos + 1 if pos + 1 < len(rets) else 0
+        if self._count < len(rets):
+            self._count += 1
         self._sum += ret - old
         self._sumsq += ret * ret - old * old
-        self.equity = equity = float(equity)
+        self.equity = equity
         if equity > self.hwm:
             self.hwm = equity
-        if exit_reason == "daily_loss" or equity <= self.day_start_equity * (1.0 - self.limits.daily_loss) * (
-            1 + 1e-12
-        ):
+        if exit_reason == "daily_loss" or equity <= self.day_start_equity * self._daily_floor:
             self.blocked_day = self.day
         if self.state is not Breaker.HALTED:
             self._update_breaker(bar)
 
     def _update_breaker(self, bar: int) -> None:
-        lim, dd = self.limits, self.drawdown
+        lim = self.limits
+        dd = 1.0 - self.equity / self.hwm
         if dd >= lim.max_drawdown - 1e-12:
             self._set(Breaker.HALTED, f"drawdown {dd:.2%} >= max_drawdown {lim.max_drawdown:.0%}", bar)
             return
-        sharpe = self.rolling_sharpe
         if self.state is Breaker.ACTIVE:
             if dd >= lim.reduce_drawdown:
                 self._set(Breaker.REDUCING, f"drawdown {dd:.2%} >= reduce_drawdown {lim.reduce_drawdown:.0%}", bar)
-            elif sharpe < lim.reduce_sharpe:
+            # A Sharpe below a non-positive threshold needs a negative mean: skip the sqrt otherwise.
+            elif (
+                (self._sum < 0.0 or lim.reduce_sharpe > 0.0)
+                and self._count == len(self._rets)
+                and (sharpe := self.rolling_sharpe) < lim.reduce_sharpe
+            ):
                 self._set(Breaker.REDUCING, f"rolling Sharpe {sharpe:.2f} < {lim.reduce_sharpe}", bar)
-        elif dd < lim.recover_drawdown and sharpe >= lim.recover_sharpe:
+        elif dd < lim.recover_drawdown and (sharpe := self.rolling_sharpe) >= lim.recover_sharpe:
             self._set(Breaker.ACTIVE, f"recovered: drawdown {dd:.2%}, rolling Sharpe {sharpe:.2f}", bar)
 
     # ----------------------------------------------------------------- decisions
@@ -279,6 +285,13 @@ class RiskManager:
         daily = (self.day_start_equity * (1.0 - self.limits.daily_loss) - cash) / k
         dd = (self.hwm * (1.0 - self.limits.max_drawdown) - cash) / k
         return (daily, "daily_loss") if daily >= dd else (dd, "drawdown")
+
+    def open_bar(self, day: int, cash: float, shares: float, exit_cost: float) -> tuple[float, str]:
+        """:meth:`new_bar` then :meth:`stop_level`: what the env calls at the start of each bar of an open trade."""
+        if day != self.day:
+            self.day = day
+            self.day_start_equity = self.equity
+        return self.stop_level(cash, shares, exit_cost)
 
     def breaker_level(self) -> float:
         return self.state.value / 2.0

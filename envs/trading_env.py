@@ -21,9 +21,9 @@ _CRISIS = REGIMES.index("crisis")
 _SQRT_252 = math.sqrt(252.0)
 _UNIFORM_REGIME = (1.0 / len(REGIMES),) * len(REGIMES)
 _I = OBS_LAYOUT.index
-_FEAT = slice(OBS_LAYOUT.group_slice("market").start, OBS_LAYOUT.group_slice("components").stop)
-_T1, _T2 = OBS_LAYOUT.group_slice("tier1"), OBS_LAYOUT.group_slice("tier2")
-_PORT, _PERF = OBS_LAYOUT.group_slice("portfolio"), OBS_LAYOUT.group_slice("performance")
+# _observation() concatenates the groups in this order; fail at import if the layout ever changes it.
+if OBS_LAYOUT.groups != ("portfolio", "market", "components", "tier1", "tier2", "performance"):
+    raise ImportError(f"TradingEnv._observation assumes another group order than {OBS_LAYOUT.groups}")
 
 
 @dataclass(frozen=True)
@@ -199,19 +199,19 @@ class TradingEnv(gym.Env):
         )
         self._day = d.day.tolist()
         self._dates = [str(x) for x in d.index.date] if len(d) else []
-        self._feat = np.concatenate([self.features.market, self.features.components], axis=1).astype(np.float32)
+        feat = np.concatenate([self.features.market, self.features.components], axis=1).astype(np.float32)
+        self._feat_rows = np.nan_to_num(feat).tolist()
         self._comps = self.features.components.tolist()
         self._exit_cost = 1.0 - (1.0 - self.costs.slippage) * (1.0 - self.costs.commission)
         self.risk = RiskManager(self.limits)
         self.dsr = DifferentialSharpe(self.reward_config)
         self._regime: tuple[float, ...] = _UNIFORM_REGIME
         self._regime_known = False
-        self._weights = OBS_LAYOUT.default_tier1()
+        self._weights = tuple(OBS_LAYOUT.default_tier1().tolist())
         self.account = Account(self.initial_equity, self.initial_equity)
         self.bar = self._start = self.window[0]
         self._end = self.window[1] - 1
         self._wins: deque[float] = deque(maxlen=self.win_rate_window)
-        self._obs = np.zeros(OBS_LAYOUT.size, dtype=np.float32)
         self.equity_curve = np.full(len(d), np.nan)
         """Mark-to-market equity at each bar's close of the current episode (NaN outside it)."""
 
@@ -254,7 +254,7 @@ class TradingEnv(gym.Env):
         w = np.asarray(weights, dtype=np.float32).reshape(-1)
         if w.shape != (len(COMPONENTS),) or abs(float(w.sum()) - 1.0) > 1e-4:
             raise ValueError(f"weights {w.tolist()} must be {len(COMPONENTS)} values summing to 1 ({COMPONENTS})")
-        self._weights = w
+        self._weights = tuple(w.tolist())
 
     @property
     def regime_probs(self) -> tuple[float, ...]:
@@ -289,7 +289,7 @@ class TradingEnv(gym.Env):
         self._wins.clear()
         self._regime = _UNIFORM_REGIME
         self._regime_known = False
-        self._weights = OBS_LAYOUT.default_tier1()
+        self._weights = tuple(OBS_LAYOUT.default_tier1().tolist())
         return self._observation(), self._info()
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
@@ -329,8 +329,8 @@ class TradingEnv(gym.Env):
 
     def _trade(self, params: TradeParams, size: float) -> tuple[float, dict[str, Any]]:
         """Open at the next open, simulate to the exit; returns the summed differential Sharpe and the trade."""
-        acc, risk, dsr, curve = self.account, self.risk, self.dsr, self.equity_curve
-        slip, comm = self.costs.slippage, self.costs.commission
+        acc, risk, dsr, curve, c_ = self.account, self.risk, self.dsr, self.equity_curve, self._c
+        slip, comm, exit_cost, days = self.costs.slippage, self.costs.commission, self._exit_cost, self._day
         decision, entry_bar = self.bar, self.bar + 1
         equity0 = acc.equity
         entry_price = self._o[entry_bar] * (1.0 + slip)
@@ -342,48 +342,42 @@ class TradingEnv(gym.Env):
         last_reason = "time" if decision + params.hold <= self._end else "end_of_data"
         prev, reward, j = equity0, 0.0, entry_bar
         while True:
-            risk.new_bar(self._day[j])
-            ex = self._exit_on_bar(j, j == entry_bar, stop_px, target_px, cash, shares, (last, last_reason))
-            equity = cash + shares * ex.price * (1.0 - slip) * (1.0 - comm) if ex else cash + shares * self._c[j]
+            level, why = risk.open_bar(days[j], cash, shares, exit_cost)
+            ex = self._exit_on_bar(j, j == entry_bar, (stop_px, "stop") if stop_px >= level else (level, why), target_px)
+            if ex is None and j >= last:
+                ex = (c_[j], last_reason)
+            equity = cash + shares * c_[j] if ex is None else cash + shares * ex[0] * (1.0 - exit_cost)
             reward += dsr.update(equity / prev - 1.0)
             prev = curve[j] = equity
-            risk.mark(equity, j, exit_reason=ex.reason if ex else None)
+            risk.mark(equity, j, exit_reason=None if ex is None else ex[1])
             if ex is not None:
                 break
             j += 1
-        self.bar = ex.bar
+        self.bar = j
         acc.equity = equity
         acc.n_trades += 1
-        net = equity / equity0 - 1.0
-        self._wins.append(1.0 if net > 0 else 0.0)
-        trade = self._trade_record(decision, ex, size, shares, entry_price, equity0, equity, params)
+        self._wins.append(1.0 if equity > equity0 else 0.0)
+        trade = self._trade_record(decision, _Exit(j, ex[0], ex[1]), size, shares, entry_price, equity0, equity, params)
         return reward, trade
 
-    def _exit_on_bar(
-        self,
-        j: int,
-        entry: bool,
-        stop_px: float,
-        target_px: float,
-        cash: float,
-        shares: float,
-        last: tuple[int, str],
-    ) -> _Exit | None:
-        """Exit of an open long on bar ``j``, or None. Order: gaps at the open, stop (first), target, time."""
-        level, why = self.risk.stop_level(cash, shares, self._exit_cost)
-        stop, reason = (stop_px, "stop") if stop_px >= level else (level, why)
+    def _exit_on_bar(self, j: int, entry: bool, stop: tuple[float, str], target_px: float) -> tuple[float, str] | None:
+        """Price and reason of a stop or target exit of an open long on bar ``j``, or None.
+
+        ``stop`` is the binding stop level and its reason (the trade's stop or the risk layer's level). Order: gaps
+        at the open (not on the entry bar, which fills at its open), then the stop (first when both are touched),
+        then the target.
+        """
+        level, reason = stop
         o = self._o[j]
-        if not entry:  # the entry bar fills at its open, so it cannot gap through its own levels
-            if o <= stop:
-                return _Exit(j, o, "gap_" + reason if reason == "stop" else reason)
+        if not entry:
+            if o <= level:
+                return o, "gap_stop" if reason == "stop" else reason
             if o >= target_px:
-                return _Exit(j, o, "gap_target")
-        if self._l[j] <= stop:
-            return _Exit(j, stop, reason)
+                return o, "gap_target"
+        if self._l[j] <= level:
+            return level, reason
         if self._h[j] >= target_px:
-            return _Exit(j, target_px, "target")
-        if j >= last[0]:
-            return _Exit(j, self._c[j], last[1])
+            return target_px, "target"
         return None
 
     def _trade_record(
@@ -416,32 +410,33 @@ class TradingEnv(gym.Env):
             "net_return": eq1 / eq0 - 1.0,
             "exit_reason": ex.reason,
             "components": dict(zip(COMPONENTS, self._comps[decision], strict=True)),
-            "weights": dict(zip(COMPONENTS, self._weights.tolist(), strict=True)),
+            "weights": dict(zip(COMPONENTS, self._weights, strict=True)),
             "regime": REGIMES[int(np.argmax(regime))] if self._regime_known else None,
             "regime_probs": dict(zip(REGIMES, regime, strict=True)),
         }
 
     # ------------------------------------------------------------------ observation
     def _observation(self) -> np.ndarray:
-        """Build the 27-slot observation of the current bar (the feature block is precomputed and pre-clipped)."""
-        obs, risk, acc, wins = self._obs, self.risk, self.account, self._wins
+        """The 27-slot observation of the current bar, in :data:`OBS_LAYOUT` order (groups concatenated).
+
+        The market and component block is precomputed and pre-clipped; the rest is clipped here to its bounds.
+        """
+        risk, acc, wins, dsr = self.risk, self.account, self._wins, self.dsr
         growth = math.log(acc.equity / acc.start_equity)
-        obs[_PORT] = (
+        values = [
             min(max(growth, -10.0), 10.0),
             risk.drawdown,
             self.exposure_elsewhere,
             min(risk.daily_loss_used, 5.0),
             risk.breaker_level(),
-        )
-        obs[_FEAT] = self._feat[self.bar]
-        obs[_T1] = self._weights
-        obs[_T2] = self._regime
-        obs[_PERF] = (
-            min(max(self.dsr.A * 252.0, -50.0), 50.0),
-            min(self.dsr.deviation * _SQRT_252, 50.0),
+            *self._feat_rows[self.bar],
+            *self._weights,
+            *self._regime,
+            min(max(dsr.A * 252.0, -50.0), 50.0),
+            min(dsr.deviation * _SQRT_252, 50.0),
             sum(wins) / len(wins) if wins else 0.5,
-        )
-        return obs.copy()
+        ]
+        return np.array(values, dtype=np.float32)
 
     def _info(self) -> dict[str, Any]:
         return {
