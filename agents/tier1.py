@@ -309,15 +309,15 @@ class ComponentBandit:
     def _p_best(self, row: int) -> np.ndarray:
         """Monte-Carlo ``P(component is best)`` for one posterior row, shape ``(4,)``."""
         a, b = self.alpha_[row], self.beta_[row]
-        pairs = np.stack([a, b], axis=1)
-        _, group = np.unique(pairs, axis=0, return_inverse=True)
-        group = group.reshape(-1)
-        if np.all(group == group[0]):
+        pairs = list(zip(a.tolist(), b.tolist(), strict=True))
+        group = np.array([pairs.index(pair) for pair in pairs])  # components with identical posteriors share a group
+        if not group.any():
             return np.full(_N_COMP, 1.0 / _N_COMP)
         draws = self.rng_.beta(a, b, size=(int(self.n_draws), _N_COMP))
         p = np.bincount(np.argmax(draws, axis=1), minlength=_N_COMP) / float(self.n_draws)
         # components with identical posteriors are exchangeable: give them their mean estimate
-        return np.bincount(group, weights=p)[group] / np.bincount(group)[group]
+        counts = np.bincount(group, minlength=_N_COMP)
+        return np.bincount(group, weights=p, minlength=_N_COMP)[group] / counts[group]
 
     def weights(self, regime: str | None = None) -> np.ndarray:
         """Component weights, shape ``(4,)`` in :data:`COMPONENTS` order, in ``[floor, cap]``, summing to 1.
@@ -510,8 +510,8 @@ class ComponentWeightWrapper(gym.Wrapper):
         if callable(set_weights):  # TradingEnv records the weights in force at each decision in its trades
             set_weights(w)
         obs = np.array(obs, dtype=np.float32, copy=True)
-        obs[self._slice] = w.astype(np.float32)
-        info["weights"] = {c: float(x) for c, x in zip(COMPONENTS, w, strict=True)}
+        obs[self._slice] = w
+        info["weights"] = dict(zip(COMPONENTS, w.tolist(), strict=True))
         return obs
 
     def reset(

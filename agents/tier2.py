@@ -723,18 +723,21 @@ class RegimeWrapper(gym.Wrapper):
         """``(n, 5)`` regime probabilities of every bar of the data (filtered, causal)."""
         self.confidence = np.asarray(regime_confidence(self.probs))
         self._slot = OBS_LAYOUT.group_slice("tier2")
+        self._rows = self.probs.tolist()
+        self._names = [REGIMES[i] for i in np.argmax(self.probs, axis=1)]
+        self._confidence_rows = self.confidence.tolist()
 
     def _apply(self, obs: np.ndarray, info: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
-        bar = int(self.env.unwrapped.bar)
-        p = self.probs[bar]
+        bar = self.env.unwrapped.bar
+        p = self._rows[bar]  # plain-Python rows of self.probs: this runs every step
         self.env.unwrapped.set_regime(p)
         obs = np.array(obs, dtype=np.float32, copy=True)
         obs[self._slot] = p
         info = dict(info)
         info["regime"] = {
-            "probs": dict(zip(REGIMES, p.tolist(), strict=True)),
-            "name": REGIMES[int(np.argmax(p))],
-            "confidence": float(self.confidence[bar]),
+            "probs": dict(zip(REGIMES, p, strict=True)),
+            "name": self._names[bar],
+            "confidence": self._confidence_rows[bar],
         }
         return obs, info
 

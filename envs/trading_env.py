@@ -26,6 +26,14 @@ if OBS_LAYOUT.groups != ("portfolio", "market", "components", "tier1", "tier2", 
     raise ImportError(f"TradingEnv._observation assumes another group order than {OBS_LAYOUT.groups}")
 
 
+def _probability_vector(values: Any, n: int, what: str, names: tuple[str, ...]) -> tuple[float, ...]:
+    """``values`` as a tuple of ``n`` finite non-negative floats summing to 1 (scalar code: called every step)."""
+    p = tuple(values.tolist() if isinstance(values, np.ndarray) else values)
+    if len(p) != n or not all(0.0 <= x <= 1.0 for x in p) or abs(sum(p) - 1.0) > 1e-4:
+        raise ValueError(f"{what} {list(p)} must be {n} values in [0, 1] summing to 1 ({', '.join(names)})")
+    return tuple(float(x) for x in p)
+
+
 @dataclass(frozen=True)
 class Costs:
     """Trading costs in basis points of traded notional, paid on entry and on exit.
@@ -243,18 +251,13 @@ class TradingEnv(gym.Env):
     # ------------------------------------------------------------------ tier hooks
     def set_regime(self, probs: np.ndarray | list[float] | tuple[float, ...]) -> None:
         """Regime probabilities of the current bar (called by the Tier 2 wrapper); drives the crisis rule."""
-        p = tuple(float(x) for x in np.asarray(probs, dtype=np.float64).reshape(-1))
-        if len(p) != len(REGIMES) or not np.isfinite(p).all() or abs(sum(p) - 1.0) > 1e-4:
-            raise ValueError(f"regime probabilities {p} must be {len(REGIMES)} finite values summing to 1 ({REGIMES})")
+        p = _probability_vector(probs, len(REGIMES), "regime probabilities", REGIMES)
         self._regime = p
         self._regime_known = True
 
-    def set_weights(self, weights: np.ndarray | list[float]) -> None:
-        """Component weights of the current bar (called by the Tier 1 wrapper); recorded in trades."""
-        w = np.asarray(weights, dtype=np.float32).reshape(-1)
-        if w.shape != (len(COMPONENTS),) or abs(float(w.sum()) - 1.0) > 1e-4:
-            raise ValueError(f"weights {w.tolist()} must be {len(COMPONENTS)} values summing to 1 ({COMPONENTS})")
-        self._weights = tuple(w.tolist())
+    def set_weights(self, weights: np.ndarray | list[float] | tuple[float, ...]) -> None:
+        """Component weights of the current bar (called by the Tier 1 wrapper); recorded in trades and observed."""
+        self._weights = _probability_vector(weights, len(COMPONENTS), "weights", COMPONENTS)
 
     @property
     def regime_probs(self) -> tuple[float, ...]:
@@ -343,7 +346,8 @@ class TradingEnv(gym.Env):
         prev, reward, j = equity0, 0.0, entry_bar
         while True:
             level, why = risk.open_bar(days[j], cash, shares, exit_cost)
-            ex = self._exit_on_bar(j, j == entry_bar, (stop_px, "stop") if stop_px >= level else (level, why), target_px)
+            stop = (stop_px, "stop") if stop_px >= level else (level, why)
+            ex = self._exit_on_bar(j, j == entry_bar, stop, target_px)
             if ex is None and j >= last:
                 ex = (c_[j], last_reason)
             equity = cash + shares * c_[j] if ex is None else cash + shares * ex[0] * (1.0 - exit_cost)

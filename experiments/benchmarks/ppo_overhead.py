@@ -1,0 +1,129 @@
+"""PPO training throughput on the full env stack against the same SB3 configuration on a trivial env.
+
+Both runs use the same PPOConfig, the same number of DummyVecEnv copies with a VecMonitor, one torch thread,
+the same seed and the same number of steps, in one process, alternating (trivial, stack, trivial, stack, ...)
+so drifts in machine load hit both. The trivial env has the same spaces (Box(27) observations, Box(4)
+actions), returns zeros and ends every 252 steps: what is left is PPO's own cost. The stack's share of
+training time is ``1 - steps_per_s(stack) / steps_per_s(trivial)``.
+
+Usage::
+
+    python -m experiments.benchmarks.ppo_overhead                      # SB3's default PPO settings, full stack
+    python -m experiments.benchmarks.ppo_overhead --ppo quickstart     # the cheaper settings `make run` trains with
+    python -m experiments.benchmarks.ppo_overhead --steps 50000 --no-tiers
+
+The share depends on how much work PPO does per step: with SB3's defaults (2048 steps per env per rollout,
+minibatch 64, 10 epochs) a step costs PPO several times what it costs with the quick-start settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
+
+from agents.ppo import PPOConfig, make_ppo
+from agents.stack import StackConfig, TierConfig, make_vec_env
+from envs.layout import OBS_LAYOUT
+
+PPO_SETTINGS = {
+    # SB3's PPO defaults (n_steps 2048, batch 64, 10 epochs, log_std_init 0) with our 64x64 nets
+    "sb3-default": PPOConfig(n_steps=2048, batch_size=64, n_epochs=10, log_std_init=0.0),
+    # what experiments/configs/quickstart.yaml trains with
+    "quickstart": PPOConfig(n_steps=256, batch_size=128, n_epochs=5),
+}
+
+
+class TrivialEnv(gym.Env):
+    """Same spaces as TradingEnv, zero observations and rewards, 252-step episodes."""
+
+    def __init__(self) -> None:
+        self.observation_space = gym.spaces.Box(OBS_LAYOUT.low, OBS_LAYOUT.high, dtype=np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(4,), dtype=np.float32)
+        self._obs = np.zeros(OBS_LAYOUT.size, dtype=np.float32)
+        self._t = 0
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
+        super().reset(seed=seed)
+        self._t = 0
+        return self._obs.copy(), {}
+
+    def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict]:
+        self._t += 1
+        return self._obs.copy(), 0.0, False, self._t >= 252, {}
+
+
+def _time(venv: Any, cfg: PPOConfig, steps: int, seed: int) -> float:
+    model = make_ppo(cfg, venv, seed=seed)
+    t0 = time.perf_counter()
+    model.learn(steps)
+    seconds = time.perf_counter() - t0
+    venv.close()
+    return steps / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=20_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--n-envs", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-tiers", action="store_true", help="bare TradingEnv instead of the Tier 1+2 stack")
+    parser.add_argument("--ppo", choices=sorted(PPO_SETTINGS), default="sb3-default", help="PPO settings")
+    parser.add_argument("--out", default=None, help="also write the result as JSON here")
+    args = parser.parse_args()
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {0})
+    torch.set_num_threads(1)
+    cfg = PPO_SETTINGS[args.ppo]
+    stack = StackConfig(tiers=TierConfig(tier1=not args.no_tiers, tier2=not args.no_tiers))
+    trivial_sps, stack_sps = [], []
+    for k in range(args.repeats):
+        trivial = VecMonitor(DummyVecEnv([TrivialEnv for _ in range(args.n_envs)]))
+        trivial_sps.append(_time(trivial, cfg, args.steps, args.seed + k))
+        stack_sps.append(_time(make_vec_env(stack, args.n_envs, args.seed + k), cfg, args.steps, args.seed + k))
+    t, s = float(np.median(trivial_sps)), float(np.median(stack_sps))
+    result = {
+        "benchmark": "ppo_overhead",
+        "settings": {
+            "steps": args.steps,
+            "repeats": args.repeats,
+            "n_envs": args.n_envs,
+            "tiers": "tier1+tier2" if not args.no_tiers else "none",
+            "ppo_settings": args.ppo,
+            "ppo": dict(cfg.__dict__),
+            "data": stack.data,
+            "train_window": stack.train,
+            "torch_threads": 1,
+            "pinned_core": 0,
+        },
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+        },
+        "trivial_steps_per_second": [round(x) for x in trivial_sps],
+        "stack_steps_per_second": [round(x) for x in stack_sps],
+        "median_trivial_steps_per_second": round(t),
+        "median_stack_steps_per_second": round(s),
+        "stack_share_of_training_time": round(1.0 - s / t, 4),
+        "target_share": 0.15,
+    }
+    print(json.dumps(result, indent=2, default=str))
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""``tradebrain`` command line: data, train, backtest, report, quickstart.
+
+Examples::
+
+    tradebrain quickstart                                  # what `make run` runs
+    tradebrain train --config quickstart --set train.total_timesteps=20000 --set stack.tiers.tier1=false
+    tradebrain backtest --run runs/quickstart-20260101-120000 --model best
+    tradebrain report --run runs/quickstart-20260101-120000
+    tradebrain data sp500
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from envs.data import DataError
+from experiments.config import ConfigError, RunConfig, load_config
+
+logger = logging.getLogger("tradebrain")
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
+    logging.getLogger("tradebrain").setLevel(logging.INFO)
+    if not verbose:
+        logging.getLogger("envs.risk").setLevel(logging.WARNING)
+
+
+def _config(args: argparse.Namespace) -> RunConfig:
+    overrides = list(args.set or [])
+    if getattr(args, "timesteps", None):
+        overrides.append(f"train.total_timesteps={args.timesteps}")
+    return load_config(args.config, overrides=overrides)
+
+
+def _run_config(run_dir: Path) -> RunConfig:
+    path = run_dir / "config.yaml"
+    if not path.exists():
+        raise ConfigError(f"{run_dir} is not a run folder (no config.yaml); give the folder `tradebrain train` printed")
+    return load_config(path)
+
+
+def _model_path(run_dir: Path, which: str) -> Path:
+    best, final = run_dir / "best" / "best_model.zip", run_dir / "model.zip"
+    path = best if which == "best" and best.exists() else final
+    if not path.exists():
+        raise FileNotFoundError(f"no trained model in {run_dir} (looked for {best} and {final})")
+    return path
+
+
+def _print_summary(run_dir: Path, results: dict, seconds: float | None = None) -> None:  # type: ignore[type-arg]
+    from experiments.report import metrics_table
+
+    print()
+    print(metrics_table(results))
+    print()
+    print(f"run folder : {run_dir}")
+    print(f"report     : {run_dir / 'report.md'}")
+    print(f"TensorBoard: .venv/bin/tensorboard --logdir {run_dir / 'tb'}   (then open http://localhost:6006)")
+    if seconds is not None:
+        print(f"wall time  : {seconds:.0f} s")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from experiments.train import train
+
+    result = train(_config(args))
+    print(f"trained in {result.seconds:.0f} s ({result.steps_per_second:.0f} steps/s); run folder: {result.run_dir}")
+    return 0
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    from experiments.evaluate import evaluate
+    from experiments.train import show_progress
+
+    run_dir = Path(args.run)
+    cfg = _run_config(run_dir)
+    results = evaluate(cfg, run_dir, _model_path(run_dir, args.model), progress=show_progress())
+    _print_summary(run_dir, results)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from envs.data import load
+    from experiments.config import to_yaml
+    from experiments.evaluate import POLICY, load_results
+    from experiments.report import write_report
+
+    run_dir = Path(args.run)
+    cfg = _run_config(run_dir)
+    results = load_results(run_dir)
+    data = load(cfg.stack.data)
+    close = pd.Series(data.close, index=data.index)
+    for res in results.values():
+        res.price = close.reindex(res.equity.index)
+    path = write_report(
+        run_dir, results, title=f"{cfg.name}: {cfg.stack.data}", policy_name=POLICY, config_text=to_yaml(cfg)
+    )
+    print(f"report: {path}")
+    return 0
+
+
+def cmd_quickstart(args: argparse.Namespace) -> int:
+    from experiments.evaluate import evaluate
+    from experiments.train import show_progress, train
+
+    t0 = time.perf_counter()
+    cfg = _config(args)
+    print(
+        f"[1/2] training PPO on the Tier 1+2 stack: {cfg.stack.data} {cfg.stack.train[0]} .. {cfg.stack.train[1]}, "
+        f"{cfg.train.total_timesteps} steps"
+    )
+    result = train(cfg)
+    print(f"      {result.seconds:.0f} s, {result.steps_per_second:.0f} steps/s")
+    print(f"[2/2] backtest against the baselines on {cfg.stack.test[0]} .. {cfg.stack.test[1]}")
+    model = result.best_model_path or result.model_path
+    results = evaluate(cfg, result.run_dir, model, progress=show_progress())
+    _print_summary(result.run_dir, results, time.perf_counter() - t0)
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from envs.data import load
+    from envs.features import compute_features
+
+    data = load(args.source)
+    feats = compute_features(data)
+    print(f"{data.name}: {len(data)} bars, {data.index[0].date()} .. {data.index[-1].date()}")
+    print(f"components: {'from the data' if data.components is not None else 'computed from OHLCV (envs.features)'}")
+    print(f"vix: {'yes' if data.vix is not None else 'no'}; first bar with all features: {feats.first_valid}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tradebrain", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_config(p: argparse.ArgumentParser, default: str) -> None:
+        p.add_argument("--config", default=default, help="config name under experiments/configs/ or a YAML path")
+        p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (repeatable)")
+        p.add_argument("--timesteps", type=int, help="shortcut for --set train.total_timesteps=N")
+
+    p = sub.add_parser("quickstart", help="train, backtest against baselines, report (what `make run` runs)")
+    with_config(p, "quickstart")
+    p.set_defaults(func=cmd_quickstart)
+    p = sub.add_parser("train", help="train PPO on the env stack; writes a run folder")
+    with_config(p, "quickstart")
+    p.set_defaults(func=cmd_train)
+    p = sub.add_parser("backtest", help="evaluate a run's model and the baselines on the test window")
+    p.add_argument("--run", required=True, help="run folder written by `tradebrain train`")
+    p.add_argument("--model", choices=("best", "final"), default="best")
+    p.set_defaults(func=cmd_backtest)
+    p = sub.add_parser("report", help="rebuild report.md and plots from a run's backtest files")
+    p.add_argument("--run", required=True)
+    p.set_defaults(func=cmd_report)
+    p = sub.add_parser("data", help="describe a dataset or data file")
+    p.add_argument("source", help="sp500, nasdaq, or a CSV/Parquet path")
+    p.set_defaults(func=cmd_data)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        return int(args.func(args))
+    except (ConfigError, DataError, FileNotFoundError) as exc:
+        print(f"tradebrain {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
