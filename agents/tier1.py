@@ -58,9 +58,7 @@ def _scores_array(scores: Mapping[str, float] | Sequence[float] | np.ndarray) ->
             if name not in COMPONENTS:
                 near = difflib.get_close_matches(str(name), COMPONENTS, n=1)
                 hint = f"; did you mean {near[0]!r}?" if near else ""
-                raise ValueError(
-                    f"unknown component {name!r}{hint} Valid components: {', '.join(COMPONENTS)}"
-                )
+                raise ValueError(f"unknown component {name!r}{hint} Valid components: {', '.join(COMPONENTS)}")
             if value is None:
                 continue
             out[COMPONENTS.index(name)] = float(value)
@@ -200,11 +198,7 @@ class ComponentBandit:
 
     def _validate_params(self) -> None:
         def number(name: str, value: object) -> float:
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, SupportsFloat)
-                or not math.isfinite(float(value))
-            ):
+            if isinstance(value, bool) or not isinstance(value, SupportsFloat) or not math.isfinite(float(value)):
                 raise ValueError(f"{name}={value!r} must be a finite number")
             return float(value)
 
@@ -217,18 +211,12 @@ class ComponentBandit:
             raise ValueError(f"prior={self.prior!r} must have both values > 0, e.g. (1.0, 1.0)")
         if number("min_abs_score", self.min_abs_score) < 0.0:
             raise ValueError(f"min_abs_score={self.min_abs_score!r} must be >= 0, e.g. 0.05")
-        if (
-            isinstance(self.n_draws, bool)
-            or not isinstance(self.n_draws, int | np.integer)
-            or self.n_draws < 1
-        ):
+        if isinstance(self.n_draws, bool) or not isinstance(self.n_draws, int | np.integer) or self.n_draws < 1:
             raise ValueError(f"n_draws={self.n_draws!r} must be an integer >= 1, e.g. 2000")
         if not 0.0 <= number("shrink", self.shrink) <= 1.0:
             raise ValueError(f"shrink={self.shrink!r} must be in [0, 1], e.g. 0.1")
         if not 0.0 <= number("floor", self.floor) <= 1.0 / _N_COMP:
-            raise ValueError(
-                f"floor={self.floor!r} must be in [0, {1.0 / _N_COMP}] so 4 weights can sum to 1"
-            )
+            raise ValueError(f"floor={self.floor!r} must be in [0, {1.0 / _N_COMP}] so 4 weights can sum to 1")
         if not max(1.0 / _N_COMP, self.floor) <= number("cap", self.cap) <= 1.0:
             raise ValueError(f"cap={self.cap!r} must be in [max(0.25, floor), 1] so 4 weights can sum to 1")
         if not isinstance(self.per_regime, bool | np.bool_):
@@ -331,9 +319,7 @@ class ComponentBandit:
             if np.all(p == p[0]):
                 w = np.full(_N_COMP, 1.0 / _N_COMP)
             else:
-                w = project_capped_simplex(
-                    (1.0 - self.shrink) * p + self.shrink / _N_COMP, self.floor, self.cap
-                )
+                w = project_capped_simplex((1.0 - self.shrink) * p + self.shrink / _N_COMP, self.floor, self.cap)
             self._cache[row] = w
         return self._cache[row].copy()
 
@@ -392,8 +378,7 @@ class ComponentBandit:
             raise TypeError(f"from_json expects a dict, got {type(d).__name__}")
         if d.get("class") != cls.__name__ or d.get("version") != _JSON_VERSION:
             raise ValueError(
-                f"not a {cls.__name__} v{_JSON_VERSION} record: "
-                f"class={d.get('class')!r}, version={d.get('version')!r}"
+                f"not a {cls.__name__} v{_JSON_VERSION} record: class={d.get('class')!r}, version={d.get('version')!r}"
             )
         params = dict(d["params"])
         params["prior"] = tuple(params["prior"])
@@ -514,9 +499,7 @@ class ComponentWeightWrapper(gym.Wrapper):
         info["weights"] = dict(zip(COMPONENTS, w.tolist(), strict=True))
         return obs
 
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[np.ndarray, dict]:
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:
         obs, info = self.env.reset(seed=seed, options=options)
         info = dict(info)
         return self._write(obs, info), info

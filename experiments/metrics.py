@@ -180,8 +180,7 @@ def _trades_frame(trades: Trades, needed: Sequence[str]) -> pd.DataFrame:
     missing = [c for c in needed if c not in frame.columns]
     if missing:
         raise ValueError(
-            f"trades lack column(s) {missing} (have {list(frame.columns)}); "
-            f"each trade needs {list(_TRADE_COLUMNS)}"
+            f"trades lack column(s) {missing} (have {list(frame.columns)}); each trade needs {list(_TRADE_COLUMNS)}"
         )
     out = pd.DataFrame(index=range(len(frame)))
     for col in needed:
@@ -533,9 +532,7 @@ def deflated_sharpe(returns: ArrayLike, n_trials: int, sr_variance: float | None
 # Stationary bootstrap -------------------------------------------------------------------------------------
 
 
-def stationary_bootstrap_indices(
-    n: int, mean_block: float, n_boot: int, rng: np.random.Generator | int
-) -> np.ndarray:
+def stationary_bootstrap_indices(n: int, mean_block: float, n_boot: int, rng: np.random.Generator | int) -> np.ndarray:
     """Resampling indices of the stationary bootstrap (Politis and Romano, 1994).
 
     Blocks start at uniform positions, have geometric lengths with mean ``mean_block`` and wrap around the
@@ -683,9 +680,7 @@ def _trade_stats(trades: Trades, n_bars: int, ppy: float, position: ArrayLike | 
     }
 
 
-def _inference_stats(
-    excess: np.ndarray, ppy: float, n_trials: int, n_boot: int, seed: int
-) -> dict[str, float]:
+def _inference_stats(excess: np.ndarray, ppy: float, n_trials: int, n_boot: int, seed: int) -> dict[str, float]:
     def annual_sharpe(x: np.ndarray) -> float:
         return sharpe(x, periods_per_year=ppy)
 

@@ -153,9 +153,7 @@ def switch_task(cfg: BenchConfig) -> tuple[Rows, list[dict[str, object]]]:
         res = run_task(per_trade, new_best, cfg.switch_checkpoints, gamma, len(cfg.stationary), cfg)
         rows[f"switch@{cfg.switch_at} g={gamma}"] = res
         base = {"task": "switch", "rates_before": list(before), "rates_after": list(after)}
-        records += flatten(
-            {**base, "switch_at": cfg.switch_at, "best": COMPONENTS[new_best], "gamma": gamma}, res
-        )
+        records += flatten({**base, "switch_at": cfg.switch_at, "best": COMPONENTS[new_best], "gamma": gamma}, res)
     return rows, records
 
 

@@ -26,9 +26,7 @@ def _random_scores(rng: np.random.Generator, ret: float, right: int | None = Non
     return s
 
 
-def _feed(
-    bandit: ComponentBandit, n: int, right: int, rng: np.random.Generator, regime: str | None = None
-) -> None:
+def _feed(bandit: ComponentBandit, n: int, right: int, rng: np.random.Generator, regime: str | None = None) -> None:
     for _ in range(n):
         ret = float(rng.choice([-0.01, 0.01]))
         bandit.update(_random_scores(rng, ret, right), ret, regime)
@@ -220,9 +218,7 @@ def test_bad_inputs_raise_helpful_errors():
 
 def test_update_from_trade_reads_the_trade_record():
     a, b = ComponentBandit(per_regime=True), ComponentBandit(per_regime=True)
-    a.update_from_trade(
-        {"components": {"theme": 0.4, "ai": -0.3}, "net_return": 0.01, "regime": "choppy", "id": 1}
-    )
+    a.update_from_trade({"components": {"theme": 0.4, "ai": -0.3}, "net_return": 0.01, "regime": "choppy", "id": 1})
     a.update_from_trade({"components": {"theme": 0.4}, "net_return": -0.01})  # no regime: pool only
     b.update({"theme": 0.4, "ai": -0.3}, 0.01, "choppy").update({"theme": 0.4}, -0.01, None)
     np.testing.assert_array_equal(a.alpha_, b.alpha_)
@@ -363,9 +359,7 @@ def _check_both(make_env: Any) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         warnings.filterwarnings("ignore", message=".*different from the unwrapped version")
-        gym_check_env(
-            ComponentWeightWrapper(make_env(), ComponentBandit(seed=0), learn=False), skip_render_check=True
-        )
+        gym_check_env(ComponentWeightWrapper(make_env(), ComponentBandit(seed=0), learn=False), skip_render_check=True)
         sb3_check_env(ComponentWeightWrapper(make_env(), ComponentBandit(seed=0)), warn=True)
 
 
