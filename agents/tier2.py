@@ -75,13 +75,14 @@ def hmm_features(
 
 def trend_and_drawdown(
     close: np.ndarray, trend_window: int, vol_window: int, drawdown_window: int
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Causal rule inputs, each shape ``(n,)``.
 
     Returns:
         ``trend_z``: ``log(close_t / close_{t-trend_window}) / (daily vol x sqrt(trend_window))``, a
-        t-statistic of the trend (0 during the warm-up or when the vol is 0), and ``drawdown``:
-        ``1 - close_t / max(close over the last drawdown_window bars, fewer at the start)``.
+        t-statistic of the trend (0 during the warm-up or when the vol is 0); ``drawdown``:
+        ``1 - close_t / max(close over the last drawdown_window bars, fewer at the start)``; ``vol_annual``:
+        realised vol over ``vol_window`` bars, annualised (0 during the warm-up).
     """
     close = np.asarray(close, dtype=np.float64)
     vol = realised_vol(close, vol_window, annualise=False)
@@ -91,7 +92,8 @@ def trend_and_drawdown(
     peak = np.maximum.accumulate(close)
     if len(close) > drawdown_window:
         peak[drawdown_window - 1 :] = sliding_window_view(close, drawdown_window).max(axis=-1)
-    return z, 1.0 - close / peak
+    vol_annual = np.where(np.isfinite(vol), vol * np.sqrt(252.0), 0.0)
+    return z, 1.0 - close / peak, vol_annual
 
 
 @dataclass(frozen=True)
@@ -109,6 +111,11 @@ class RegimeRules:
         drawdown_bear: Drawdown from the rolling high at which the market counts as bearish.
         drawdown_crisis: Drawdown at which the market counts as in crisis regardless of the HMM.
         drawdown_width: Ramp width of both drawdown rules.
+        crisis_vol: Annualised realised vol (over the detector's ``vol_window``) the HMM's stress state needs to
+            count as a crisis. The stress state is only the most volatile state *of the fit window*: after a calm
+            fit window it is an ordinary correction, and a crisis means cash only. 2008 reached 0.8, the
+            2015 and 2018 corrections about 0.3.
+        crisis_vol_width: Ramp width of the crisis-vol gate.
         vix_crisis: VIX level at which the market counts as in crisis.
         vix_width: Ramp width of the VIX rule (VIX points).
         theme_threshold: |theme score| above which the market counts as theme driven.
@@ -122,6 +129,8 @@ class RegimeRules:
     drawdown_bear: float = 0.10
     drawdown_crisis: float = 0.25
     drawdown_width: float = 0.03
+    crisis_vol: float = 0.35
+    crisis_vol_width: float = 0.04
     vix_crisis: float = 35.0
     vix_width: float = 3.0
     theme_threshold: float = 0.6
@@ -132,7 +141,7 @@ class RegimeRules:
             v = getattr(self, name)
             if int(v) != v or v < 1:
                 raise ValueError(f"{name}={v!r} must be an integer >= 1 (bars)")
-        for name in ("trend_width", "drawdown_width", "vix_width", "theme_width"):
+        for name in ("trend_width", "drawdown_width", "vix_width", "theme_width", "crisis_vol_width"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name}={getattr(self, name)!r} must be > 0")
 
@@ -143,6 +152,8 @@ class RegimeRules:
         drawdown: np.ndarray,
         vix: np.ndarray | None = None,
         theme: np.ndarray | None = None,
+        *,
+        vol: np.ndarray | None = None,
     ) -> np.ndarray:
         """Regime probabilities, shape ``(n, 5)`` in :data:`REGIMES` order, each row summing to 1.
 
@@ -150,13 +161,15 @@ class RegimeRules:
             state_probs: ``(n, K)`` filtered HMM probabilities, state 0 calm ... state K-1 stress.
             trend_z: ``(n,)`` trend t-statistic; drawdown: ``(n,)`` in [0, 1).
             vix: ``(n,)`` VIX level or ``None``; theme: ``(n,)`` theme score in [-1, 1] or ``None``.
+            vol: ``(n,)`` annualised realised vol gating the stress state (see ``crisis_vol``); ``None`` = no gate.
         """
         p = np.asarray(state_probs, dtype=np.float64)
         stress, calm = p[:, -1], p[:, 0]
         mid_share = p[:, 1:-1].sum(axis=1) / np.maximum(1.0 - stress, 1e-12) if p.shape[1] > 2 else 0.0 * calm
         dd_crisis = _sigmoid((drawdown - self.drawdown_crisis) / self.drawdown_width)
         vix_crisis = 0.0 if vix is None else _sigmoid((vix - self.vix_crisis) / self.vix_width)
-        crisis = 1.0 - (1.0 - stress) * (1.0 - dd_crisis) * (1.0 - vix_crisis)
+        vol_gate = 1.0 if vol is None else _sigmoid((np.asarray(vol) - self.crisis_vol) / self.crisis_vol_width)
+        crisis = 1.0 - (1.0 - stress * vol_gate) * (1.0 - dd_crisis) * (1.0 - vix_crisis)
         rest = 1.0 - crisis
         theme_share = 0.0 if theme is None else _sigmoid((np.abs(theme) - self.theme_threshold) / self.theme_width)
         themed = rest * theme_share
@@ -296,7 +309,9 @@ class RegimeDetector(BaseEstimator):
 
     **Rules** (:class:`RegimeRules`), with ``p`` the filtered state probabilities:
 
-    * ``P(crisis) = 1 - (1 - p_stress)(1 - s(dd; drawdown_crisis))(1 - s(vix; vix_crisis))`` (noisy-OR).
+    * ``P(crisis) = 1 - (1 - p_stress s(vol; crisis_vol))(1 - s(dd; drawdown_crisis))(1 - s(vix; vix_crisis))``
+      (noisy-OR). The stress state counts only with an absolutely high realised vol: it is the most volatile
+      state of the fit window, which after a calm window is an ordinary correction.
     * ``P(theme_driven) = (1 - P(crisis)) * s(|theme|; theme_threshold)`` (0 without a theme score).
     * The rest is split in proportion to scores: bull ``up (1 - bear)(1 - m)``, bear ``1 - (1 - down)(1 -
       bear)``, choppy ``(1 - up)(1 - down)(1 - bear) + m``, where ``up``/``down`` ramp on the trend
@@ -551,8 +566,8 @@ class RegimeDetector(BaseEstimator):
         close, vix = self._inputs(close, vix)
         th = None if theme is None else np.clip(_series("theme", theme, len(close)), -1.0, 1.0)
         rules = self._rules()
-        z, dd = trend_and_drawdown(close, rules.trend_window, self.vol_window, rules.drawdown_window)
-        return rules.apply(self.filter(close, vix), z, dd, vix, th)
+        z, dd, vol = trend_and_drawdown(close, rules.trend_window, self.vol_window, rules.drawdown_window)
+        return rules.apply(self.filter(close, vix), z, dd, vix, th, vol=vol)
 
     def regime_name(self, probs: np.ndarray) -> str | list[str]:
         """Most likely regime name(s) of ``probs`` (see :func:`regime_name`)."""
@@ -599,10 +614,10 @@ class RegimeDetector(BaseEstimator):
         closes = np.array(st["closes"])
         vix_buf = np.array(st["vix"], dtype=np.float64) if has_vix and None not in st["vix"] else None
         self.step(self._features(closes, vix_buf)[-1])
-        z, dd = trend_and_drawdown(closes, rules.trend_window, self.vol_window, rules.drawdown_window)
+        z, dd, vol = trend_and_drawdown(closes, rules.trend_window, self.vol_window, rules.drawdown_window)
         th = None if theme_t is None else np.clip(_series("theme_t", [theme_t]), -1.0, 1.0)
         vix_arr = np.array([vix_t]) if has_vix else None
-        return rules.apply(st["alpha"][None, :], z[-1:], dd[-1:], vix_arr, th)[0]
+        return rules.apply(st["alpha"][None, :], z[-1:], dd[-1:], vix_arr, th, vol=vol[-1:])[0]
 
     # ----------------------------------------------------------------------------------------- persistence
     def to_json(self) -> dict[str, Any]:

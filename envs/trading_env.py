@@ -227,14 +227,16 @@ class TradingEnv(gym.Env):
     def _resolve_window(self, window: tuple[int | str | None, int | str | None] | None) -> tuple[int, int]:
         n, first = len(self.data), self.features.first_valid
 
-        def to_bar(x: int | str | None, default: int) -> int:
+        def to_bar(x: int | str | None, default: int, *, is_stop: bool = False) -> int:
             if x is None:
                 return default
             if isinstance(x, (int, np.integer)):
                 return int(x) if x >= 0 else n + int(x)
+            if is_stop:  # an exclusive end date after the last bar means "to the end of the data"
+                return int(self.data.index.searchsorted(pd.Timestamp(x)))
             return self.data.bar_at(x)
 
-        start, stop = (first, n) if window is None else (to_bar(window[0], first), to_bar(window[1], n))
+        start, stop = (first, n) if window is None else (to_bar(window[0], first), to_bar(window[1], n, is_stop=True))
         if start < first:
             raise DataError(
                 f"window starts at bar {start} ({self.data.index[min(start, n - 1)].date()}) but the features need "

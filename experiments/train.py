@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, CheckpointCallback, EvalCallback
-from stable_baselines3.common.monitor import Monitor
+from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 from tqdm.auto import tqdm
 
 from agents.ppo import HParamCallback, TradingMetricsCallback, flat_hparams, make_ppo
@@ -103,7 +103,7 @@ def _callbacks(cfg: RunConfig, run_dir: Path, progress: bool) -> CallbackList:
         ProgressCallback(cfg.train.total_timesteps, progress),
     ]
     if cfg.train.eval_freq > 0:
-        eval_env = Monitor(make_env(cfg.stack, "val"))
+        eval_env = VecMonitor(DummyVecEnv([lambda: make_env(cfg.stack, "val")]))
         cbs.append(
             EvalCallback(
                 eval_env,

@@ -351,3 +351,13 @@ def test_wrapper_rejects_bad_arguments(env_parts):
         RegimeWrapper(env.env, fit_bars=0)
     with pytest.raises(TypeError, match="RegimeDetector"):
         RegimeWrapper(env.env, detector="hmm")  # type: ignore[arg-type]
+
+
+def test_stress_state_is_a_crisis_only_with_high_absolute_vol():
+    """The HMM's stress state after a calm fit window is an ordinary correction, not cash-only crisis."""
+    rules = RegimeRules()
+    stress = np.array([[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]])
+    out = rules.apply(stress, np.zeros(2), np.zeros(2), vol=np.array([0.15, 0.60]))
+    crisis = REGIMES.index("crisis")
+    assert out[0, crisis] < 0.05 and out[1, crisis] > 0.95
+    np.testing.assert_allclose(out.sum(axis=1), 1.0)

@@ -110,3 +110,10 @@ def test_random_start_covers_the_window(small_sp500):
     env = TradingEnv(small_sp500, random_start=True, episode_bars=50)
     starts = {env.reset(seed=s)[1]["bar"] for s in range(40)}
     assert len(starts) > 30 and min(starts) >= env.window[0] and max(starts) <= env.window[1] - 51
+
+
+def test_window_end_after_the_last_bar_runs_to_the_end(sp500):
+    env = TradingEnv(sp500, window=("2018-01-02", "2019-01-01"))
+    assert env.window[1] == len(sp500)
+    with pytest.raises(DataError, match="after the last bar"):
+        TradingEnv(sp500, window=("2019-02-01", None))
