@@ -1,0 +1,123 @@
+"""End to end through the CLI: a tiny training run, its TensorBoard events read back, backtest and report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from experiments.cli import main
+from experiments.config import load_config
+from experiments.train import load_model, train
+
+TINY = [
+    "stack.train=['2005-01-01', '2007-01-01']",
+    "stack.val=['2007-01-01', '2007-07-01']",
+    "stack.test=['2007-07-01', '2008-07-01']",
+    "stack.episode_bars=60",
+    "stack.tiers.tier2_restarts=2",
+    "stack.tiers.tier2_fit_bars=500",
+    "ppo.n_steps=128",
+    "ppo.batch_size=64",
+    "ppo.n_epochs=2",
+    "train.total_timesteps=512",
+    "train.n_envs=2",
+    "train.eval_freq=256",
+    "train.checkpoint_freq=512",
+]
+
+
+def _overrides(tmp_path: Path) -> list[str]:
+    return [*TINY, f"runs_dir={tmp_path}"]
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("runs")
+    args = ["quickstart"]
+    for item in _overrides(tmp):
+        args += ["--set", item]
+    assert main(args) == 0
+    (run_dir,) = tmp.iterdir()
+    return run_dir
+
+
+def test_tensorboard_has_trading_weight_regime_and_risk_tags(quick_run):
+    (tb,) = (quick_run / "tb").iterdir()
+    acc = EventAccumulator(str(tb))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    for tag in (
+        "trading/net_return",
+        "trading/sharpe",
+        "trading/max_drawdown",
+        "trading/win_rate",
+        "trading/trade_count",
+        "tier1/w_theme",
+        "tier1/w_sentiment",
+        "tier2/p_crisis",
+        "tier2/p_bull_momentum",
+        "eval/mean_reward",
+        "risk/halts",
+    ):
+        assert tag in tags, f"{tag} missing from {sorted(tags)}"
+    weights = [e.value for e in acc.Scalars("tier1/w_theme")]
+    assert all(0.0 < w < 1.0 for w in weights)
+    assert any(e.value != 0 for e in acc.Scalars("trading/trade_count"))
+
+
+def test_run_folder_holds_what_the_design_lists(quick_run):
+    for name in (
+        "config.yaml",
+        "model.zip",
+        "metrics.json",
+        "trades.csv",
+        "report.md",
+        "equity.png",
+        "drawdown.png",
+        "regimes.png",
+        "weights.png",
+        "best/best_model.zip",
+    ):
+        assert (quick_run / name).exists(), name
+    assert any((quick_run / "checkpoints").iterdir())
+    report = (quick_run / "report.md").read_text()
+    for policy in (
+        "ppo",
+        "buy_and_hold_cap",
+        "ma_trend",
+        "vol_target",
+        "fixed_bracket",
+        "random",
+        "composite_score",
+        "buy_and_hold_full",
+    ):
+        assert f"| {policy} |" in report
+    assert load_config(quick_run / "config.yaml").train.total_timesteps == 512
+
+
+def test_report_command_rebuilds_from_files(quick_run, capsys):
+    (quick_run / "report.md").unlink()
+    assert main(["report", "--run", str(quick_run)]) == 0
+    assert "| ppo |" in (quick_run / "report.md").read_text()
+
+
+def test_cli_errors_are_clear(tmp_path, capsys):
+    assert main(["train", "--set", "ppo.learning_rat=0.1"]) == 2
+    assert "did you mean 'learning_rate'" in capsys.readouterr().err
+    assert main(["backtest", "--run", str(tmp_path)]) == 2
+    assert "not a run folder" in capsys.readouterr().err
+
+
+def test_same_seed_gives_identical_actions(tmp_path):
+    quiet = [*_overrides(tmp_path), "train.eval_freq=0", "train.checkpoint_freq=0"]
+    models = [
+        load_model(train(load_config("quickstart", overrides=[*quiet, f"seed={seed}"]), progress=False).model_path)
+        for seed in (0, 0, 1)
+    ]
+    obs = np.random.default_rng(0).uniform(-1, 1, (64, 27)).astype(np.float32)
+    act_a, act_b, act_c = (m.predict(obs, deterministic=True)[0] for m in models)
+    np.testing.assert_array_equal(act_a, act_b)
+    assert not np.array_equal(act_a, act_c)
