@@ -117,3 +117,8 @@ def test_window_end_after_the_last_bar_runs_to_the_end(sp500):
     assert env.window[1] == len(sp500)
     with pytest.raises(DataError, match="after the last bar"):
         TradingEnv(sp500, window=("2019-02-01", None))
+
+
+def test_module_prefixed_id_imports_the_package():
+    env = gym.make("envs:tradebrain/TradingBrain-v0", data="nasdaq")
+    assert isinstance(env.unwrapped, TradingEnv) and env.spec.id == envs.ENV_ID
