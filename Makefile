@@ -18,6 +18,8 @@ $(STAMP): setup.cfg pyproject.toml
 
 lint: setup
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy envs agents --ignore-missing-imports
 
 test: setup
 	$(BIN)/python -m pytest -n 2 -q

@@ -432,7 +432,7 @@ class RegimeDetector(BaseEstimator):
         self.uses_vix_ = vix is not None
         self.n_features_in_ = x.shape[1]
         self.n_fits_ = getattr(self, "n_fits_", 0) + 1
-        self._cache = None
+        self._cache: tuple[np.ndarray, np.ndarray] | None = None
         self.reset_filter()
         logger.info("fitted %d-state HMM on %d bars: loglik %.2f", self.n_states, len(x), self.log_likelihood_)
         return self
@@ -525,13 +525,14 @@ class RegimeDetector(BaseEstimator):
     # ------------------------------------------------------------------------------------------- filtering
     def _emission(self) -> tuple[np.ndarray, np.ndarray]:
         """Cached inverse Cholesky factors ``(K, d, d)`` and log-normalisers ``(K,)`` of the emissions."""
-        if getattr(self, "_cache", None) is None:
+        cache: tuple[np.ndarray, np.ndarray] | None = getattr(self, "_cache", None)
+        if cache is None:
             chol = np.linalg.cholesky(self.covars_)
             inv = np.linalg.inv(chol)
             d = self.means_.shape[1]
             log_norm = -0.5 * d * np.log(2.0 * np.pi) - np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
-            self._cache = (inv, log_norm)
-        return self._cache
+            cache = self._cache = (inv, log_norm)
+        return cache
 
     def log_emission(self, x: np.ndarray) -> np.ndarray:
         """Gaussian log-densities ``(n, K)`` of raw feature rows ``x`` ``(n, d)``; NaN rows give NaN."""
@@ -716,7 +717,7 @@ class RegimeWrapper(gym.Wrapper):
             raise TypeError(f"detector must be a RegimeDetector or None, got {type(detector).__name__}")
         if int(fit_bars) != fit_bars or fit_bars < 1:
             raise ValueError(f"fit_bars={fit_bars!r} must be a positive integer (bars before the window)")
-        base = env.unwrapped
+        base: Any = env.unwrapped  # a TradingEnv (duck-typed: checked below)
         for attr in ("data", "window", "bar", "set_regime"):
             if not hasattr(base, attr):
                 raise TypeError(f"env.unwrapped has no {attr!r}; RegimeWrapper needs a TradingEnv")
@@ -743,9 +744,10 @@ class RegimeWrapper(gym.Wrapper):
         self._confidence_rows = self.confidence.tolist()
 
     def _apply(self, obs: np.ndarray, info: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
-        bar = self.env.unwrapped.bar
+        base: Any = self.env.unwrapped
+        bar = base.bar
         p = self._rows[bar]  # plain-Python rows of self.probs: this runs every step
-        self.env.unwrapped.set_regime(p)
+        base.set_regime(p)
         obs = np.array(obs, dtype=np.float32, copy=True)
         obs[self._slot] = p
         info = dict(info)
