@@ -53,7 +53,7 @@ class TierConfig:
     tier2: bool = True
     tier1_gamma: float = 0.97
     tier1_per_regime: bool = True
-    tier1_draws: int = 500
+    tier1_draws: int = 200
     tier2_states: int = 3
     tier2_restarts: int = 3
     tier2_fit_bars: int = 750

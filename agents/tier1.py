@@ -27,6 +27,7 @@ import gymnasium as gym
 import numpy as np
 
 from envs.layout import COMPONENTS, OBS_LAYOUT, REGIMES
+from envs.records import Record
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ def project_capped_simplex(v: np.ndarray, floor: float, cap: float) -> np.ndarra
     if abs(v.sum() - 1.0) <= 1e-12 and v.min() >= floor and v.max() <= cap:
         return v.copy()
     taus = np.sort(np.concatenate([v - cap, v - floor]))
-    sums = np.array([np.clip(v - t, floor, cap).sum() for t in taus])
+    sums = np.clip(v[None, :] - taus[:, None], floor, cap).sum(axis=1)
     # sums is non-increasing in tau: find the segment [taus[j], taus[j+1]] where it crosses 1.
     j = int(np.searchsorted(-sums, -1.0, side="right")) - 1
     j = min(max(j, 0), k * 2 - 2)
@@ -246,8 +247,7 @@ class ComponentBandit:
         """Learn from one closed trade.
 
         Args:
-            scores: Component scores at entry, a mapping ``name -> score`` (missing names give no evidence) or
-            an
+            scores: Component scores at entry, a mapping ``name -> score`` (missing names give no evidence) or an
                 array of shape ``(4,)`` in :data:`COMPONENTS` order.
             net_return: Net return of the trade (after costs); only its sign is used, 0 skips the trade.
             regime: Name of the regime at entry, or None (only the pool is updated).
@@ -261,16 +261,19 @@ class ComponentBandit:
         if not math.isfinite(r):
             raise ValueError(f"net_return={net_return!r} is not finite")
         row = _regime_row(regime)
-        used = np.abs(np.nan_to_num(s, nan=0.0)) >= self.min_abs_score
-        if r == 0.0 or not used.any():
+        # scalar code: this runs once per closed trade inside the env stack
+        lo = self.min_abs_score
+        used = [not math.isnan(x) and abs(x) >= lo for x in s.tolist()]
+        if r == 0.0 or not any(used):
             logger.debug("trade skipped: net_return=%r, scores=%s", r, s.tolist())
             return self
-        success = (np.sign(s) == np.sign(r)) & used
-        failure = (~success) & used
-        pa, pb = float(self.prior[0]), float(self.prior[1])
+        up = r > 0.0
+        success = np.array([u and ((x > 0.0) == up) for u, x in zip(used, s.tolist(), strict=True)], dtype=np.float64)
+        failure = np.array(used, dtype=np.float64) - success
+        pa, pb, g = float(self.prior[0]), float(self.prior[1]), self.gamma
         for k in (_POOLED,) if row is None else (_POOLED, row):
-            self.alpha_[k] = pa + self.gamma * (self.alpha_[k] - pa) + success
-            self.beta_[k] = pb + self.gamma * (self.beta_[k] - pb) + failure
+            self.alpha_[k] = pa + g * (self.alpha_[k] - pa) + success
+            self.beta_[k] = pb + g * (self.beta_[k] - pb) + failure
             self.n_trades_[k] += 1
             self._cache.pop(k, None)
         return self
@@ -496,7 +499,7 @@ class ComponentWeightWrapper(gym.Wrapper):
             set_weights(w)
         obs = np.array(obs, dtype=np.float32, copy=True)
         obs[self._slice] = w
-        info["weights"] = dict(zip(COMPONENTS, w.tolist(), strict=True))
+        info["weights"] = Record(zip(COMPONENTS, w.tolist(), strict=True))
         return obs
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict]:

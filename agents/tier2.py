@@ -26,6 +26,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from envs.features import lag_log_return, log_returns, realised_vol
 from envs.layout import OBS_LAYOUT, REGIMES
+from envs.records import Record
 
 logger = logging.getLogger(__name__)
 
@@ -751,11 +752,9 @@ class RegimeWrapper(gym.Wrapper):
         obs = np.array(obs, dtype=np.float32, copy=True)
         obs[self._slot] = p
         info = dict(info)
-        info["regime"] = {
-            "probs": dict(zip(REGIMES, p, strict=True)),
-            "name": self._names[bar],
-            "confidence": self._confidence_rows[bar],
-        }
+        info["regime"] = Record(
+            probs=Record(zip(REGIMES, p, strict=True)), name=self._names[bar], confidence=self._confidence_rows[bar]
+        )
         return obs, info
 
     def reset(

@@ -14,6 +14,7 @@ import pandas as pd
 from envs.data import DataError, MarketData, load
 from envs.features import compute_features
 from envs.layout import COMPONENTS, OBS_LAYOUT, REGIMES, ActionMap, TradeParams
+from envs.records import Record
 from envs.reward import DifferentialSharpe, RewardConfig, step_penalty
 from envs.risk import Breaker, RiskLimits, RiskManager
 
@@ -398,28 +399,30 @@ class TradingEnv(gym.Env):
         params: TradeParams,
     ) -> dict[str, Any]:
         regime = self._regime
-        return {
-            "trade_id": f"{self.data.name}-{decision}-{self.account.n_trades}",
-            "decision_bar": decision,
-            "entry_bar": decision + 1,
-            "exit_bar": ex.bar,
-            "entry_time": self._dates[decision + 1],
-            "exit_time": self._dates[ex.bar],
-            "entry_price": entry_price,
-            "exit_price": ex.price * (1.0 - self.costs.slippage),
-            "size": size,
-            "shares": shares,
-            "hold": params.hold,
-            "stop": params.stop,
-            "target": params.target,
-            "pnl": eq1 - eq0,
-            "net_return": eq1 / eq0 - 1.0,
-            "exit_reason": ex.reason,
-            "components": dict(zip(COMPONENTS, self._comps[decision], strict=True)),
-            "weights": dict(zip(COMPONENTS, self._weights, strict=True)),
-            "regime": REGIMES[int(np.argmax(regime))] if self._regime_known else None,
-            "regime_probs": dict(zip(REGIMES, regime, strict=True)),
-        }
+        return Record(
+            {
+                "trade_id": f"{self.data.name}-{decision}-{self.account.n_trades}",
+                "decision_bar": decision,
+                "entry_bar": decision + 1,
+                "exit_bar": ex.bar,
+                "entry_time": self._dates[decision + 1],
+                "exit_time": self._dates[ex.bar],
+                "entry_price": entry_price,
+                "exit_price": ex.price * (1.0 - self.costs.slippage),
+                "size": size,
+                "shares": shares,
+                "hold": params.hold,
+                "stop": params.stop,
+                "target": params.target,
+                "pnl": eq1 - eq0,
+                "net_return": eq1 / eq0 - 1.0,
+                "exit_reason": ex.reason,
+                "components": Record(zip(COMPONENTS, self._comps[decision], strict=True)),
+                "weights": Record(zip(COMPONENTS, self._weights, strict=True)),
+                "regime": REGIMES[int(np.argmax(regime))] if self._regime_known else None,
+                "regime_probs": Record(zip(REGIMES, regime, strict=True)),
+            }
+        )
 
     # ------------------------------------------------------------------ observation
     def _observation(self) -> np.ndarray:
