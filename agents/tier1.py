@@ -94,20 +94,27 @@ def project_capped_simplex(v: np.ndarray, floor: float, cap: float) -> np.ndarra
     k = v.size
     if not (k * floor <= 1.0 + 1e-12 and k * cap >= 1.0 - 1e-12 and floor <= cap):
         raise ValueError(f"no weights of size {k} satisfy floor={floor!r}, cap={cap!r} and sum to 1")
-    if abs(v.sum() - 1.0) <= 1e-12 and v.min() >= floor and v.max() <= cap:
+    vals = v.tolist()  # scalar code: k is 4 and this runs after every closed trade
+    if abs(sum(vals) - 1.0) <= 1e-12 and min(vals) >= floor and max(vals) <= cap:
         return v.copy()
-    taus = np.sort(np.concatenate([v - cap, v - floor]))
-    sums = np.clip(v[None, :] - taus[:, None], floor, cap).sum(axis=1)
+
+    def total(tau: float) -> float:
+        return sum(min(max(x - tau, floor), cap) for x in vals)
+
+    taus = sorted([x - cap for x in vals] + [x - floor for x in vals])
+    sums = [total(t) for t in taus]
     # sums is non-increasing in tau: find the segment [taus[j], taus[j+1]] where it crosses 1.
-    j = int(np.searchsorted(-sums, -1.0, side="right")) - 1
-    j = min(max(j, 0), k * 2 - 2)
+    j = max(i for i in range(len(taus) - 1) if sums[i] >= 1.0) if sums[0] >= 1.0 else 0
+    j = min(j, len(taus) - 2)
     t0, t1, s0, s1 = taus[j], taus[j + 1], sums[j], sums[j + 1]
     tau = t0 if s0 == s1 else t0 + (s0 - 1.0) * (t1 - t0) / (s0 - s1)
-    w = np.clip(v - tau, floor, cap)
-    free = (w > floor) & (w < cap)
-    if free.any():  # absorb the last rounding error in the free weights, which are strictly inside the box
-        w[free] += (1.0 - w.sum()) / free.sum()
-    return np.clip(w, floor, cap)
+    w = [min(max(x - tau, floor), cap) for x in vals]
+    free = [i for i, x in enumerate(w) if floor < x < cap]
+    if free:  # absorb the last rounding error in the free weights, which are strictly inside the box
+        fix = (1.0 - sum(w)) / len(free)
+        for i in free:
+            w[i] = min(max(w[i] + fix, floor), cap)
+    return np.array(w)
 
 
 class ComponentBandit:
