@@ -30,8 +30,13 @@ test-slow: setup
 run: setup
 	$(BIN)/tradebrain quickstart
 
+# Benchmarks print their settings and results and write JSON under runs/bench/ (about 10 minutes in all).
 bench: setup
-	$(BIN)/python -m experiments.benchmarks.env_throughput
+	$(BIN)/python -m experiments.benchmarks.env_throughput --out runs/bench/env_throughput.json
+	$(BIN)/python -m experiments.benchmarks.ppo_overhead --out runs/bench/ppo_overhead_sb3.json
+	$(BIN)/python -m experiments.benchmarks.ppo_overhead --ppo quickstart --out runs/bench/ppo_overhead_quickstart.json
+	$(BIN)/python -m experiments.benchmarks.tier1_learning --out runs/bench/tier1_learning.json
+	$(BIN)/python -m experiments.benchmarks.tier2_regimes --out runs/bench/tier2_regimes.json
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache
