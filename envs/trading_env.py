@@ -128,7 +128,10 @@ class TradingEnv(gym.Env):
 
     ## Starting state
     Flat, equity ``initial_equity``, at the window start, or at a uniformly random bar of the window when
-    ``random_start`` (training). ``reset(options={"start": bar})`` forces the start bar.
+    ``random_start`` (training). ``reset(options={"start": bar})`` forces the start bar. Every reset starts a
+    new account: high-water mark, daily budget, reward moments and circuit breaker (ACTIVE) start afresh.
+    Within an episode a halt is latched: stepping on after ``terminated`` trades nothing until
+    :meth:`reset_breaker`.
 
     ## Episode end
     Terminated when the risk layer halts (drawdown >= max_drawdown). Truncated at the end of the window (or after
