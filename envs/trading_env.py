@@ -71,13 +71,6 @@ class Account:
     n_trades: int = 0
 
 
-@dataclass(frozen=True)
-class _Exit:
-    bar: int
-    price: float
-    reason: str
-
-
 class TradingEnv(gym.Env):
     """Trade-level trading environment on one asset, long only, with a risk layer no action can override.
 
@@ -367,7 +360,7 @@ class TradingEnv(gym.Env):
         acc.equity = equity
         acc.n_trades += 1
         self._wins.append(1.0 if equity > equity0 else 0.0)
-        trade = self._trade_record(decision, _Exit(j, ex[0], ex[1]), size, shares, entry_price, equity0, equity, params)
+        trade = self._trade_record(decision, j, ex, size, shares, entry_price, equity0, equity, params)
         return reward, trade
 
     def _exit_on_bar(self, j: int, entry: bool, stop: tuple[float, str], target_px: float) -> tuple[float, str] | None:
@@ -393,7 +386,8 @@ class TradingEnv(gym.Env):
     def _trade_record(
         self,
         decision: int,
-        ex: _Exit,
+        exit_bar: int,
+        exit_at: tuple[float, str],
         size: float,
         shares: float,
         entry_price: float,
@@ -407,11 +401,11 @@ class TradingEnv(gym.Env):
                 "trade_id": f"{self.data.name}-{decision}-{self.account.n_trades}",
                 "decision_bar": decision,
                 "entry_bar": decision + 1,
-                "exit_bar": ex.bar,
+                "exit_bar": exit_bar,
                 "entry_time": self._dates[decision + 1],
-                "exit_time": self._dates[ex.bar],
+                "exit_time": self._dates[exit_bar],
                 "entry_price": entry_price,
-                "exit_price": ex.price * (1.0 - self.costs.slippage),
+                "exit_price": exit_at[0] * (1.0 - self.costs.slippage),
                 "size": size,
                 "shares": shares,
                 "hold": params.hold,
@@ -419,7 +413,7 @@ class TradingEnv(gym.Env):
                 "target": params.target,
                 "pnl": eq1 - eq0,
                 "net_return": eq1 / eq0 - 1.0,
-                "exit_reason": ex.reason,
+                "exit_reason": exit_at[1],
                 "components": Record(zip(COMPONENTS, self._comps[decision], strict=True)),
                 "weights": Record(zip(COMPONENTS, self._weights, strict=True)),
                 "regime": REGIMES[int(np.argmax(regime))] if self._regime_known else None,
