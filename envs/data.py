@@ -48,18 +48,60 @@ def _normalise_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _check_index(frame: pd.DataFrame) -> pd.DatetimeIndex:
+def _is_numeric(values: pd.Series | pd.Index) -> bool:
+    return pd.api.types.is_bool_dtype(values.dtype) or pd.api.types.is_numeric_dtype(values.dtype)
+
+
+def _show(value: object) -> str:
+    """``repr`` of a cell, numpy scalars as plain Python ones (``99.5``, not ``np.float64(99.5)``)."""
+    item = getattr(value, "item", None)
+    return repr(item() if callable(item) else value)
+
+
+def _parse_dates(values: pd.Series | pd.Index, where: str, line_offset: int | None = None) -> pd.DatetimeIndex:
+    """Parse ``values`` as dates, or raise a DataError naming ``where``, the first bad row and its value.
+
+    Numbers are refused (``pd.to_datetime`` would read them as nanoseconds since 1970). ``line_offset`` turns a
+    0-based row position into a line number of the source file (2 for a CSV with one header line).
+    """
+    values = pd.Series(values)
+    if pd.api.types.is_datetime64_any_dtype(values.dtype) or values.empty:
+        return pd.DatetimeIndex(values)
+
+    def row(i: int) -> str:
+        line = f" (line {i + line_offset} of the file)" if line_offset is not None else ""
+        return f"row {i + 1}{line}"
+
+    if _is_numeric(values):
+        raise DataError(
+            f"{where} holds numbers ({_show(values.iloc[0])} in {row(0)}), not dates; give dates like "
+            "'2010-01-04' in a 'date' column or as a DatetimeIndex"
+        )
+    try:
+        parsed = pd.to_datetime(values)
+    except (ValueError, TypeError, OverflowError) as exc:
+        coerced = pd.to_datetime(values, errors="coerce")
+        bad = np.flatnonzero((coerced.isna() & values.notna()).to_numpy())
+        if not bad.size:
+            raise DataError(f"{where} does not parse as dates ({exc}); write dates like '2010-01-04'") from exc
+        i = int(bad[0])
+        raise DataError(
+            f"{where} {row(i)} is {_show(values.iloc[i])}, not a date; fix or drop that row (dates like '2010-01-04')"
+        ) from None
+    missing = np.flatnonzero(parsed.isna().to_numpy())
+    if missing.size:
+        i = int(missing[0])
+        raise DataError(f"{where} {row(i)} has no date ({_show(values.iloc[i])}); drop or fill that row")
+    return pd.DatetimeIndex(parsed)
+
+
+def _check_index(frame: pd.DataFrame, name: str) -> pd.DatetimeIndex:
     idx = frame.index
     if not isinstance(idx, pd.DatetimeIndex):
-        try:
-            idx = pd.DatetimeIndex(pd.to_datetime(idx))
-        except (ValueError, TypeError) as exc:
-            raise DataError(
-                f"index must be dates; got {type(frame.index).__name__} ({exc}); "
-                "set a DatetimeIndex, e.g. frame.set_index(pd.to_datetime(frame['date']))"
-            ) from exc
+        idx = _parse_dates(idx, f"{name}: index ({type(idx).__name__})")
     if idx.hasnans:
-        raise DataError("index has missing dates (NaT); drop those rows")
+        i = int(np.flatnonzero(idx.isna())[0])
+        raise DataError(f"index has a missing date (NaT) in row {i + 1}; drop those rows")
     dups = idx.duplicated()
     if dups.any():
         raise DataError(
@@ -141,7 +183,8 @@ class MarketData:
         """Validate a DataFrame and convert it once to numpy.
 
         Args:
-            frame: DatetimeIndex (or date-like index) and columns ``open high low close volume``
+            frame: DatetimeIndex (or an index of date strings; numbers are refused, they are not dates) and
+                columns ``open high low close volume``
                 (case-insensitive; ``volume`` optional, 0 if absent), optional ``theme technical ai
                 sentiment`` (all four or none) in [-1, 1], optional ``vix``.
             name: Label of the source, used in messages.
@@ -149,7 +192,8 @@ class MarketData:
 
         Raises:
             TypeError: ``frame`` is not a DataFrame.
-            DataError: A missing column, NaN/inf, a non-positive price, high < low, unsorted or duplicate dates,
+            DataError: An index that is not dates (the message names the row and the value), a missing column,
+                NaN/inf, a non-positive price, high < low, unsorted or duplicate dates,
                 component scores outside [-1, 1], or fewer than ``min_bars`` bars. The message names the column,
                 the date and the fix.
         """
@@ -173,7 +217,7 @@ class MarketData:
                 f"{name}: {len(frame)} bars, need at least {min_bars} (feature look-back plus one episode); "
                 "use a longer date range"
             )
-        idx = _check_index(frame)
+        idx = _check_index(frame, name)
         extra = [*comp_present, *(["vix"] if "vix" in frame.columns else [])]
         _check_finite(frame, [*OHLCV, *extra], idx)
         arrays = {c: frame[c].to_numpy(dtype=np.float64, copy=True) for c in (*OHLCV, *extra)}
@@ -273,31 +317,74 @@ def load_dataset(name: str, *, with_vix: bool = False, min_bars: int = 2) -> Mar
     return MarketData.from_frame(frame, name=key + ("+vix" if with_vix else ""), min_bars=min_bars)
 
 
+_DATE_COLUMNS: tuple[str, ...] = ("date", "datetime", "timestamp")
+_DATA_COLUMNS: frozenset[str] = frozenset({*OHLCV, *COMPONENTS, "vix", "adj_close"})
+
+
+def _read_table(p: Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file; an empty file or one with no rows is a DataError naming the file."""
+    suffix = p.suffix.lower()
+    if suffix not in (".parquet", ".pq", ".csv", ".gz", ".txt"):
+        raise DataError(f"data file {p.name!r}: unknown extension {suffix!r}; use .csv or .parquet")
+    parquet = suffix in (".parquet", ".pq")
+    layout = (
+        "save a DataFrame with a DatetimeIndex (or a 'date' column) and columns open, high, low, close, volume"
+        if parquet
+        else "write a header line `date,open,high,low,close,volume` and one line per bar"
+    )
+    try:
+        frame = pd.read_parquet(p) if parquet else pd.read_csv(p)
+    except pd.errors.EmptyDataError:
+        raise DataError(f"data file {p.name!r} is empty (no header, no rows); {layout}") from None
+    except (ValueError, OSError) as exc:
+        raise DataError(f"data file {p.name!r} could not be read ({exc}); {layout}") from exc
+    if frame.empty:
+        raise DataError(f"data file {p.name!r} has no rows (columns {list(frame.columns)}); {layout}")
+    return frame
+
+
+def _date_column(frame: pd.DataFrame, name: str, date_column: str | None, csv: bool) -> str | None:
+    """The column that holds the dates (see :func:`load_file`), or None to keep a Parquet file's index."""
+    if date_column is not None:
+        if date_column not in frame.columns:
+            raise DataError(f"{name}: date column {date_column!r} not found; columns are {list(frame.columns)}")
+        return date_column
+    cols = {str(c).strip().lower(): c for c in frame.columns}
+    col = next((cols[k] for k in _DATE_COLUMNS if k in cols), None)
+    if col is not None or not csv:
+        return col
+    first = frame.columns[0]
+    if str(first).strip().lower().replace(" ", "_") in _DATA_COLUMNS or _is_numeric(frame[first]):
+        raise DataError(
+            f"{name}: no date column: no column is called {'/'.join(_DATE_COLUMNS)} and the first column "
+            f"{first!r} holds {_show(frame[first].iloc[0])}, not a date; add a 'date' column (e.g. 2010-01-04) "
+            "as the first column or pass date_column="
+        )
+    return first
+
+
 def load_file(path: str | Path, *, min_bars: int = 2, date_column: str | None = None) -> MarketData:
     """Load OHLCV bars from a CSV or Parquet file.
 
     The date comes from ``date_column`` when given, else from a column called ``date``/``datetime``/
-    ``timestamp`` (case-insensitive), else from the first column (CSV) or the index (Parquet).
+    ``timestamp`` (case-insensitive), else from the first column (CSV; it must hold dates, not prices or
+    numbers) or the index (Parquet).
+
+    Raises:
+        DataError: The file is missing, empty, has no rows or no date column, or a date does not parse (the
+            message names the row, its line in a CSV and the value); then every check of
+            :meth:`MarketData.from_frame`.
     """
     p = Path(path)
     if not p.exists():
         raise DataError(f"data file {str(p)!r} does not exist; give a CSV/Parquet path or a dataset name")
-    suffix = p.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        frame = pd.read_parquet(p)
-    elif suffix in (".csv", ".gz", ".txt"):
-        frame = pd.read_csv(p)
-    else:
-        raise DataError(f"data file {p.name!r}: unknown extension {suffix!r}; use .csv or .parquet")
+    frame = _read_table(p)
     if not isinstance(frame.index, pd.DatetimeIndex):
-        cols = {str(c).lower(): c for c in frame.columns}
-        col = date_column or next((cols[k] for k in ("date", "datetime", "timestamp") if k in cols), None)
-        if col is None and suffix not in (".parquet", ".pq"):
-            col = frame.columns[0]
+        csv = p.suffix.lower() not in (".parquet", ".pq")
+        col = _date_column(frame, p.name, date_column, csv)
         if col is not None:
-            if col not in frame.columns:
-                raise DataError(f"{p.name}: date column {col!r} not found; columns are {list(frame.columns)}")
-            frame = frame.set_index(pd.to_datetime(frame.pop(col)))
+            dates = _parse_dates(frame[col], f"{p.name}: date column {col!r}", line_offset=2 if csv else None)
+            frame = frame.drop(columns=col).set_index(dates)
     return MarketData.from_frame(frame, name=p.name, min_bars=min_bars)
 
 

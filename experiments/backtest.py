@@ -16,6 +16,11 @@ Example:
     >>> result = run_backtest(env, BuyAndHold(env.action_map), seed=0)            # doctest: +SKIP
     >>> result.metrics["sharpe_annual"], len(result.equity) == env.window[1] - env.window[0]  # doctest: +SKIP
     >>> result.to_files("runs/demo/buy_and_hold_cap")                             # doctest: +SKIP
+    >>> BacktestResult.from_files("runs/demo/buy_and_hold_cap").metrics == result.metrics  # doctest: +SKIP
+
+``metrics.json`` is strict JSON: a non-finite float (a profit factor of ``inf`` when no trade lost, an undefined
+``nan``) is written as one of the strings of :data:`NON_FINITE` (``"inf"``, ``"-inf"``, ``"nan"``) and decoded on
+read; finite floats are written with ``repr`` and so read back bit for bit.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ WEIGHT_COLUMNS: tuple[str, ...] = OBS_LAYOUT.names[_T1]
 """Columns of :attr:`BacktestResult.weights` after ``date``: ``w_theme .. w_sentiment`` (slots 15-18)."""
 REGIME_COLUMNS: tuple[str, ...] = OBS_LAYOUT.names[_T2]
 """Columns of :attr:`BacktestResult.regimes` after ``date``: ``p_bull_momentum .. p_theme_driven`` (slots 19-23)."""
+NON_FINITE: dict[str, float] = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+"""How ``metrics.json`` writes a non-finite float (strict JSON has none): as one of these strings."""
 _FLATTEN = {"components": "comp_", "weights": "w_", "regime_probs": "p_"}
 _BAR_COLUMNS = ("decision_bar", "entry_bar", "exit_bar")
 _TRADE_COLUMNS = (
@@ -130,8 +137,9 @@ class BacktestResult:
         """Write ``equity.csv`` (date, equity, close), ``trades.csv``, ``weights.csv``, ``regimes.csv`` and
         ``metrics.json``.
 
-        ``metrics.json`` holds ``name``, ``halted``, ``run_info``, ``breaker_events`` and ``metrics``
-        (non-finite values written as ``null``, so the file is strict JSON).
+        ``metrics.json`` holds ``name``, ``halted``, ``run_info``, ``breaker_events`` and ``metrics``, with
+        non-finite floats written as the strings ``"inf"``, ``"-inf"``, ``"nan"`` (strict JSON; see
+        :func:`encode_json`). :meth:`from_files` reads it all back.
 
         Returns:
             The directory.
@@ -152,20 +160,75 @@ class BacktestResult:
             "breaker_events": self.breaker_events,
             "metrics": self.metrics,
         }
-        (out / "metrics.json").write_text(json.dumps(_json_safe(payload), indent=2) + "\n")
+        (out / "metrics.json").write_text(json.dumps(encode_json(payload), indent=2, allow_nan=False) + "\n")
         return out
 
+    @classmethod
+    def from_files(cls, directory: str | Path) -> BacktestResult:
+        """Read back what :meth:`to_files` wrote; metrics equal the written ones (``nan`` where ``nan``).
 
-def _json_safe(x: Any) -> Any:
+        Raises:
+            FileNotFoundError: ``directory`` has no ``metrics.json`` or ``equity.csv``.
+        """
+        folder = Path(directory)
+        for name in ("metrics.json", "equity.csv"):
+            if not (folder / name).exists():
+                raise FileNotFoundError(f"{folder} has no {name}; write it with BacktestResult.to_files")
+        meta = json.loads((folder / "metrics.json").read_text())
+        curve = pd.read_csv(folder / "equity.csv", index_col=0, parse_dates=True)
+
+        def frame(name: str) -> pd.DataFrame:
+            path = folder / name
+            return pd.read_csv(path) if path.exists() and path.stat().st_size > 1 else pd.DataFrame()
+
+        run_info = {k: decode_json(v) if isinstance(v, Mapping) else v for k, v in meta.get("run_info", {}).items()}
+        return cls(
+            name=meta["name"],
+            equity=curve["equity"],
+            trades=frame("trades.csv"),
+            weights=frame("weights.csv"),
+            regimes=frame("regimes.csv"),
+            breaker_events=meta.get("breaker_events", []),
+            halted=bool(meta.get("halted", False)),
+            metrics=decode_metrics(meta["metrics"]),
+            price=curve["close"] if "close" in curve.columns else None,
+            run_info=run_info,
+        )
+
+
+def encode_json(x: Any) -> Any:
+    """``x`` with numpy scalars made plain and non-finite floats written as the strings of :data:`NON_FINITE`."""
     if isinstance(x, Mapping):
-        return {str(k): _json_safe(v) for k, v in x.items()}
+        return {str(k): encode_json(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return [_json_safe(v) for v in x]
+        return [encode_json(v) for v in x]
     if isinstance(x, (float, np.floating)):
-        return float(x) if math.isfinite(x) else None
+        v = float(x)
+        return v if math.isfinite(v) else ("nan" if math.isnan(v) else "inf" if v > 0 else "-inf")
     if isinstance(x, np.integer):
         return int(x)
     return x
+
+
+def decode_json(x: Any) -> Any:
+    """Inverse of :func:`encode_json` inside a mapping or list: the strings of :data:`NON_FINITE` become floats."""
+    if isinstance(x, Mapping):
+        return {k: decode_json(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [decode_json(v) for v in x]
+    return NON_FINITE.get(x, x) if isinstance(x, str) else x
+
+
+def decode_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """A ``metrics`` mapping read from JSON as floats; ``null`` (files written before the strings) is ``nan``."""
+    out = {}
+    for key, value in metrics.items():
+        if isinstance(value, str) and value not in NON_FINITE:
+            raise ValueError(
+                f"metric {key!r} = {value!r} is not a number; expected a number or one of {list(NON_FINITE)}"
+            )
+        out[key] = math.nan if value is None else float(NON_FINITE.get(value, value))
+    return out
 
 
 def trades_frame(trades: Sequence[Mapping[str, Any]], offset: int = 0) -> pd.DataFrame:

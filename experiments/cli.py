@@ -74,6 +74,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     result = train(_config(args))
     print(f"trained in {result.seconds:.0f} s ({result.steps_per_second:.0f} steps/s); run folder: {result.run_dir}")
+    print(f"checkpoints scored on the validation window (trials for the DSR of the best model): {result.evaluations}")
     return 0
 
 
@@ -97,10 +98,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     run_dir = Path(args.run)
     cfg = _run_config(run_dir)
     results = load_results(run_dir)
-    data = load(cfg.stack.data)
-    close = pd.Series(data.close, index=data.index)
-    for res in results.values():
-        res.price = close.reindex(res.equity.index)
+    if any(res.price is None for res in results.values()):  # equity.csv written without the close column
+        data = load(cfg.stack.data)
+        close = pd.Series(data.close, index=data.index)
+        for res in results.values():
+            res.price = close.reindex(res.equity.index) if res.price is None else res.price
     path = write_report(
         run_dir, results, title=f"{cfg.name}: {cfg.stack.data}", policy_name=POLICY, config_text=to_yaml(cfg)
     )
@@ -176,8 +178,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except (ConfigError, DataError, FileNotFoundError) as exc:
-        print(f"tradebrain {args.command}: error: {exc}", file=sys.stderr)
+        print(f"tradebrain {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return 2
+
+
+def one_line(exc: BaseException) -> str:
+    """The message of ``exc`` on one line (a library's multi-line text joined with ``"; "``)."""
+    return "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
 
 
 if __name__ == "__main__":

@@ -2,6 +2,9 @@
 
 An unknown key is an error that names the nearest valid key; a value of the wrong type is an error that names
 the key, the value and the expected type. Command-line overrides use dotted keys: ``ppo.learning_rate=1e-4``.
+The date windows ``stack.train``, ``stack.val`` and ``stack.test`` are checked when a :class:`RunConfig` is built:
+each is ``[start, stop)`` with dates ``YYYY-MM-DD`` and start < stop, and they come in the order
+train < val < test without overlapping (one window's stop may equal the next one's start).
 
 Example:
     >>> cfg = load_config("quickstart", overrides=["train.total_timesteps=2000"])   # doctest: +SKIP
@@ -10,13 +13,16 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import difflib
+import itertools
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import yaml
 
 from agents.ppo import PPOConfig
@@ -54,10 +60,16 @@ class RunConfig:
         name: Run name; the run folder is ``<runs_dir>/<name>-<time>``.
         seed: Seed of everything (env copies get seed, seed + 1, ...).
         runs_dir: Parent folder of run folders.
-        n_trials: Configurations tried before this one, counted for the deflated Sharpe ratio (>= 1).
+        n_trials: Configurations tried outside this run (e.g. the trials of a hyper-parameter search), >= 1.
+            The deflated Sharpe ratio of the backtest counts ``n_trials`` x the checkpoints scored on the
+            validation window to pick the model (see :func:`experiments.evaluate.trials_counted`).
         stack: The environment stack (data, windows, costs, limits, reward, tiers).
         ppo: PPO hyper-parameters.
         train: Training loop settings.
+
+    Raises:
+        ConfigError: The date windows ``stack.train``, ``stack.val``, ``stack.test`` are not dates, are reversed,
+            overlap or are out of order (see :func:`check_windows`).
     """
 
     name: str = "experiment"
@@ -67,6 +79,63 @@ class RunConfig:
     stack: StackConfig = field(default_factory=StackConfig)
     ppo: PPOConfig = field(default_factory=PPOConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if self.n_trials < 1:
+            raise ConfigError(
+                f"n_trials={self.n_trials!r} must be >= 1: it counts the configurations tried, this one included"
+            )
+        check_windows(self.stack)
+
+
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+"""The date windows of :class:`~agents.stack.StackConfig`, in the order they must come."""
+
+
+def _window_dates(stack: StackConfig, split: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """Start and stop of ``stack.<split>`` as timestamps; ConfigError naming the key, the value and the fix."""
+    key, window = f"stack.{split}", tuple(getattr(stack, split))
+    stamps = []
+    for value in window:
+        reason = "it does not start with a year"
+        if str(value)[:1].isdigit():  # pd.Timestamp would also take "now" and "today"
+            try:
+                stamps.append(pd.Timestamp(str(value)))
+                continue
+            except ValueError as exc:
+                reason = str(exc)
+        raise ConfigError(
+            f"{key}={list(window)!r}: {value!r} is not a date ({reason}); write dates as 'YYYY-MM-DD', "
+            "e.g. '2015-01-01'"
+        )
+    start, stop = stamps
+    if start >= stop:
+        fix = [window[1], window[0]] if start > stop else [window[0], str((start + pd.DateOffset(years=1)).date())]
+        raise ConfigError(
+            f"{key}={list(window)!r} is empty or reversed: start {window[0]!r} must be before stop {window[1]!r} "
+            f"(windows are [start, stop)); e.g. {key}={fix!r}"
+        )
+    return start, stop
+
+
+def check_windows(stack: StackConfig) -> None:
+    """Check ``stack.train``, ``stack.val`` and ``stack.test``: dates, start < stop, train < val < test.
+
+    Windows are half-open ``[start, stop)``: ``train`` may stop on the date ``val`` starts.
+
+    Raises:
+        ConfigError: A window that is not dates, is reversed, overlaps another or comes in the wrong order; the
+            message names the keys, the values and the fix.
+    """
+    dates = {split: _window_dates(stack, split) for split in SPLITS}
+    for early, late in itertools.pairwise(SPLITS):
+        if dates[early][1] > dates[late][0]:
+            a, b = list(getattr(stack, early)), list(getattr(stack, late))
+            how = "overlaps" if dates[early][0] < dates[late][1] else "comes after"
+            raise ConfigError(
+                f"stack.{early}={a!r} {how} stack.{late}={b!r}: windows go {' < '.join(SPLITS)} and must not "
+                f"overlap; end stack.{early} on or before {b[0]!r} (its stop may equal the start of stack.{late})"
+            )
 
 
 def _suggest(key: str, valid: list[str]) -> str:
@@ -117,6 +186,8 @@ def _coerce_scalar(value: Any, tp: Any, where: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where}={value!r} must be a number")
         return float(value)
+    if tp is str and isinstance(value, datetime.date):  # YAML reads an unquoted 2015-01-01 as a date
+        return value.isoformat()
     if tp is str and not isinstance(value, str):
         raise ConfigError(f"{where}={value!r} must be a string")
     return value
@@ -134,6 +205,8 @@ def build(cls: type, values: dict[str, Any], where: str = "") -> Any:
         kwargs[key] = _coerce(value, hints[key], path)
     try:
         return cls(**kwargs)
+    except ConfigError:
+        raise
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where or cls.__name__}: {exc}") from exc
 
@@ -148,7 +221,14 @@ def _set_dotted(tree: dict[str, Any], dotted: str) -> None:
         node = node.setdefault(part, {})
         if not isinstance(node, dict):
             raise ConfigError(f"override {dotted!r}: {part!r} is not a section")
-    node[parts[-1]] = yaml.safe_load(raw)
+    try:
+        node[parts[-1]] = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ConfigError(
+            f"override {dotted!r}: the value {raw!r} is not valid YAML ({problem}); quote strings and close "
+            "brackets, e.g. stack.val=['2013-01-01', '2015-01-01']"
+        ) from None
 
 
 def resolve_path(name_or_path: str | Path) -> Path:

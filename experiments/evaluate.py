@@ -5,31 +5,97 @@ bars before the window; a fresh Tier 1 bandit that learns online from that polic
 live). Results land in the run folder::
 
     backtest/<policy>/{equity,trades,weights,regimes}.csv, metrics.json
-    metrics.json     {policy: metrics} of every policy
+    metrics.json     {policy: metrics} of every policy (non-finite floats as "inf", "-inf", "nan"; see
+                     experiments.backtest.NON_FINITE; read it back with load_metrics)
     trades.csv       the trained policy's trades
     report.md        metrics table and the PNG plots
+
+Trials for the deflated Sharpe ratio of the trained policy (:func:`trials_counted`): every configuration tried
+(``cfg.n_trials``, tuning outside this run) times every checkpoint scored on the validation window to pick the
+model (the EvalCallback's evaluations, ``best/evaluations.npz``). The final model (``--model final``) was not
+picked among checkpoints: its count is ``cfg.n_trials``. Baselines are fixed rules: 1 trial each.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+import warnings
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from agents.stack import fit_detector, make_env
 from envs.data import load
-from experiments.backtest import BacktestResult, SB3Policy, run_backtest
+from experiments.backtest import BacktestResult, SB3Policy, decode_metrics, run_backtest
 from experiments.baselines import buy_and_hold_full, make_baselines
 from experiments.config import RunConfig, to_yaml
 from experiments.report import write_report
-from experiments.train import load_model
+from experiments.train import EVALUATIONS, checkpoints_scored, load_model
 
 logger = logging.getLogger(__name__)
 
 POLICY = "ppo"
+
+
+@dataclass(frozen=True)
+class TrialCount:
+    """Trials counted for the deflated Sharpe ratio: ``configurations x checkpoints``.
+
+    Attributes:
+        configurations: Configurations tried (``cfg.n_trials``: this run and any tuning trials before it).
+        checkpoints: Checkpoints scored on the validation window to pick the model of each configuration
+            (1 when the model was not picked among checkpoints).
+        picked: Whether the model was picked among scored checkpoints (the best model) or not (the final one).
+    """
+
+    configurations: int
+    checkpoints: int
+    picked: bool = True
+
+    @property
+    def total(self) -> int:
+        return self.configurations * self.checkpoints
+
+    def describe(self) -> str:
+        """E.g. ``"1 configuration x 3 checkpoints scored on the validation window"``."""
+        configs = f"{self.configurations} configuration{'s' if self.configurations != 1 else ''}"
+        if not self.picked:
+            return f"{configs} x 1 (the final model, not picked among checkpoints)"
+        scored = f"{self.checkpoints} checkpoint{'s' if self.checkpoints != 1 else ''}"
+        return f"{configs} x {scored} scored on the validation window"
+
+
+def _expected_evaluations(cfg: RunConfig) -> int:
+    """Evaluations a run of ``cfg`` does (PPO rounds the budget up to whole rollouts), for runs with no log."""
+    n_envs, freq = cfg.train.n_envs, cfg.train.eval_freq
+    if freq <= 0:
+        return 0
+    rollout = cfg.ppo.n_steps * n_envs
+    calls = math.ceil(cfg.train.total_timesteps / rollout) * rollout // n_envs
+    return calls // max(1, freq // n_envs)
+
+
+def trials_counted(cfg: RunConfig, run_dir: Path, model_path: Path) -> TrialCount:
+    """Trials behind the model at ``model_path``: ``cfg.n_trials`` x the checkpoints it was picked among.
+
+    The best model (``best/best_model.zip``) was picked among every checkpoint the EvalCallback scored on the
+    validation window (counted from ``best/evaluations.npz``, or from the config for runs without that log).
+    Any other model (the final ``model.zip``) was not picked: 1 checkpoint.
+    """
+    best = Path(run_dir) / "best" / "best_model.zip"
+    if Path(model_path).resolve() != best.resolve():
+        return TrialCount(cfg.n_trials, 1, picked=False)
+    scored = checkpoints_scored(run_dir)
+    if scored == 0:
+        scored = max(1, _expected_evaluations(cfg))
+        warnings.warn(
+            f"{Path(run_dir) / EVALUATIONS} is missing (trained before it was written); counting {scored} "
+            "validation checkpoints from the config",
+            stacklevel=2,
+        )
+    return TrialCount(cfg.n_trials, scored)
 
 
 def evaluate(cfg: RunConfig, run_dir: Path, model_path: Path, *, progress: bool = False) -> dict[str, BacktestResult]:
@@ -45,13 +111,15 @@ def evaluate(cfg: RunConfig, run_dir: Path, model_path: Path, *, progress: bool 
         probe.data, probe.window, probe.costs, initial_equity=cfg.stack.initial_equity, seed=cfg.seed
     )
     policies = {POLICY: SB3Policy(load_model(model_path), name=POLICY), **make_baselines(probe.action_map, cfg.seed)}
+    count = trials_counted(cfg, run_dir, model_path)
     results: dict[str, BacktestResult] = {}
     for name, policy in policies.items():
-        trials = cfg.n_trials if name == POLICY else 1
+        trials = count.total if name == POLICY else 1
         logger.info("backtest %s on %s .. %s", name, *cfg.stack.test)
         results[name] = run_backtest(
             fresh_env(), policy, seed=cfg.seed, progress=progress, benchmark_returns=bench.returns, n_trials=trials
         )
+    results[POLICY].run_info["trials"] = {**asdict(count), "total": count.total, "counted_as": count.describe()}
     results[bench.name] = bench
     save_results(run_dir, results)
     write_report(
@@ -70,36 +138,25 @@ def save_results(run_dir: Path, results: dict[str, BacktestResult]) -> None:
     for name, res in results.items():
         res.to_files(run_dir / "backtest" / name)
     merged = {name: json.loads((run_dir / "backtest" / name / "metrics.json").read_text()) for name in results}
-    (run_dir / "metrics.json").write_text(json.dumps({k: v["metrics"] for k, v in merged.items()}, indent=2) + "\n")
+    top = {k: v["metrics"] for k, v in merged.items()}
+    (run_dir / "metrics.json").write_text(json.dumps(top, indent=2, allow_nan=False) + "\n")
     if POLICY in results:
         results[POLICY].trades.to_csv(run_dir / "trades.csv", index=False)
 
 
+def load_metrics(run_dir: Path) -> dict[str, dict[str, float]]:
+    """``{policy: metrics}`` from a run's ``metrics.json``, non-finite values decoded (``"inf"`` -> ``inf``)."""
+    path = Path(run_dir) / "metrics.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{run_dir} has no metrics.json; run `tradebrain backtest --run {run_dir}` first")
+    return {name: decode_metrics(m) for name, m in json.loads(path.read_text()).items()}
+
+
 def load_results(run_dir: Path) -> dict[str, BacktestResult]:
-    """Read back what :func:`save_results` wrote (for ``tradebrain report``)."""
+    """Read back what :func:`save_results` wrote (for ``tradebrain report``); every metric as written."""
     root = run_dir / "backtest"
     if not root.is_dir():
         raise FileNotFoundError(f"{run_dir} has no backtest/ folder; run `tradebrain backtest --run {run_dir}` first")
-    out: dict[str, BacktestResult] = {}
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        meta = json.loads((folder / "metrics.json").read_text())
-        equity = pd.read_csv(folder / "equity.csv", index_col=0, parse_dates=True)["equity"]
-
-        def frame(name: str, folder: Path = folder) -> pd.DataFrame:
-            path = folder / name
-            return pd.read_csv(path) if path.stat().st_size > 1 else pd.DataFrame()
-
-        metrics = {k: float("nan") if v is None else v for k, v in meta["metrics"].items()}
-        out[folder.name] = BacktestResult(
-            name=meta["name"],
-            equity=equity,
-            trades=frame("trades.csv"),
-            weights=frame("weights.csv"),
-            regimes=frame("regimes.csv"),
-            breaker_events=meta.get("breaker_events", []),
-            halted=bool(meta.get("halted", False)),
-            metrics=metrics,
-            run_info=meta.get("run_info", {}),
-        )
+    out = {folder.name: BacktestResult.from_files(folder) for folder in sorted(p for p in root.iterdir() if p.is_dir())}
     order = [POLICY, *[k for k in out if k != POLICY]]
     return {k: out[k] for k in order if k in out}

@@ -204,6 +204,13 @@ def _plot_weights(path: Path, result: BacktestResult) -> None:
 # Markdown ---------------------------------------------------------------------------------------------------
 
 
+def _trials(policy: BacktestResult) -> str:
+    """``n_trials`` of the policy's metrics, with how it was counted when the run says (``run_info["trials"]``)."""
+    text = _num(policy.metrics.get("n_trials", math.nan), "{:.0f}")
+    how = (policy.run_info.get("trials") or {}).get("counted_as")
+    return f"{text} ({how})" if how else text
+
+
 def _header(title: str, policy: BacktestResult, results: Mapping[str, BacktestResult]) -> list[str]:
     info = policy.run_info
     start, end = info.get("window_dates", [str(policy.equity.index[0].date()), str(policy.equity.index[-1].date())])
@@ -214,7 +221,7 @@ def _header(title: str, policy: BacktestResult, results: Mapping[str, BacktestRe
         f"- Test window: {start} to {end} ({len(policy.equity)} bars) of `{info.get('data', '?')}`",
         f"- Costs: commission {costs.get('commission_bps', float('nan')):g} bps and slippage "
         f"{costs.get('slippage_bps', float('nan')):g} bps per side, in every run (fills at the next open)",
-        f"- Trials counted for the deflated Sharpe ratio (DSR): {policy.metrics.get('n_trials', float('nan')):.0f}",
+        f"- Trials counted for the deflated Sharpe ratio (DSR): {_trials(policy)}",
         f"- Initial equity: {info.get('initial_equity', float('nan')):,.0f}",
     ]
     if info.get("limits"):

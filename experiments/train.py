@@ -6,7 +6,11 @@ Run folder layout (``runs/<name>-<YYYYmmdd-HHMMSS>/``)::
     tb/ppo_1/            TensorBoard event files (trading/*, tier1/*, tier2/*, risk/*, eval/*, train/*)
     checkpoints/         periodic PPO checkpoints
     best/best_model.zip  best model on the validation window (SB3 EvalCallback)
+    best/evaluations.npz every evaluation on the validation window (timesteps, results, ep_lengths)
     model.zip            final model
+
+Each evaluation scores one checkpoint on the validation window to pick ``best_model.zip``: a trial for the
+deflated Sharpe ratio. :func:`checkpoints_scored` counts them from ``best/evaluations.npz``.
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ from experiments import metrics
 from experiments.config import RunConfig, to_yaml
 
 logger = logging.getLogger(__name__)
+
+EVALUATIONS = Path("best") / "evaluations.npz"
+"""Where the EvalCallback logs its evaluations, relative to the run folder."""
 
 
 def show_progress() -> bool:
@@ -93,6 +100,8 @@ class TrainResult:
     best_model_path: Path | None
     seconds: float
     steps_per_second: float
+    evaluations: int = 0
+    """Checkpoints scored on the validation window to pick ``best_model_path`` (0 without evaluation)."""
 
 
 def _callbacks(cfg: RunConfig, run_dir: Path, progress: bool) -> CallbackList:
@@ -110,6 +119,7 @@ def _callbacks(cfg: RunConfig, run_dir: Path, progress: bool) -> CallbackList:
                 n_eval_episodes=1,
                 eval_freq=max(1, cfg.train.eval_freq // n),
                 best_model_save_path=str(run_dir / "best"),
+                log_path=str(run_dir / EVALUATIONS.parent),
                 deterministic=True,
                 verbose=0,
             )
@@ -134,8 +144,20 @@ def train(cfg: RunConfig, *, run_dir: Path | None = None, progress: bool | None 
     model.save(model_path)
     best = run_dir / "best" / "best_model.zip"
     venv.close()
-    logger.info("trained %d steps in %.1f s", model.num_timesteps, seconds)
-    return TrainResult(run_dir, model_path, best if best.exists() else None, seconds, model.num_timesteps / seconds)
+    evaluations = checkpoints_scored(run_dir)
+    logger.info("trained %d steps in %.1f s; %d checkpoints scored", model.num_timesteps, seconds, evaluations)
+    return TrainResult(
+        run_dir, model_path, best if best.exists() else None, seconds, model.num_timesteps / seconds, evaluations
+    )
+
+
+def checkpoints_scored(run_dir: Path) -> int:
+    """Evaluations on the validation window logged in ``run_dir / EVALUATIONS``; 0 if there is no such file."""
+    path = Path(run_dir) / EVALUATIONS
+    if not path.exists():
+        return 0
+    with np.load(path) as log:
+        return len(log["timesteps"])
 
 
 def load_model(path: Path) -> PPO:

@@ -124,3 +124,82 @@ def test_empty_file_error_names_the_file(tmp_path):
     (tmp_path / "bars.json").write_text("{}")
     with pytest.raises(DataError, match=r"bars.json.*unknown extension '.json'.*csv"):
         load_file(tmp_path / "bars.json")
+
+
+def _write_csv(tmp_path, frame: pd.DataFrame, name: str = "bars.csv", **kwargs) -> str:
+    path = tmp_path / name
+    frame.to_csv(path, **kwargs)
+    return str(path)
+
+
+def test_empty_csv_names_the_file_and_the_layout(tmp_path):
+    (tmp_path / "empty.csv").write_text("")
+    with pytest.raises(DataError, match=r"'empty.csv' is empty.*header line `date,open,high,low,close,volume`"):
+        load_file(tmp_path / "empty.csv")
+    (tmp_path / "header.csv").write_text("date,open,high,low,close,volume\n")
+    with pytest.raises(DataError, match=r"'header.csv' has no rows.*one line per bar"):
+        load_file(tmp_path / "header.csv")
+
+
+@pytest.mark.parametrize(("bad", "shown"), [("2010-13-01", "'2010-13-01'"), ("soon", "'soon'"), ("", "nan")])
+def test_unparseable_date_names_the_row_line_and_value(tmp_path, bad, shown):
+    f = _frame().rename_axis("date").reset_index()
+    f["date"] = f["date"].dt.strftime("%Y-%m-%d")
+    f.loc[4, "date"] = bad
+    path = _write_csv(tmp_path, f, index=False)
+    verb = "has no date" if bad == "" else "is"
+    with pytest.raises(
+        DataError, match=rf"bars.csv: date column 'date' row 5 \(line 6 of the file\) {verb} \(?{shown}"
+    ):
+        load_file(path)
+
+
+@pytest.mark.parametrize("keep_index", [False, True])
+def test_csv_without_a_date_column_is_refused_not_read_as_dates(tmp_path, keep_index):
+    f = _frame().reset_index(drop=True)  # no dates at all: prices only (+ a row number column)
+    path = _write_csv(tmp_path, f, index=keep_index)
+    first = "Unnamed: 0" if keep_index else "Open"
+    with pytest.raises(
+        DataError, match=rf"bars.csv: no date column.*first column '{first}' holds .*not a date.*'date'"
+    ):
+        load_file(path)
+
+
+def test_parquet_or_frame_without_dates_is_refused(tmp_path):
+    f = _frame().reset_index(drop=True)
+    f.to_parquet(tmp_path / "bars.parquet")
+    with pytest.raises(DataError, match=r"bars.parquet: index \(RangeIndex\) holds numbers \(0 in row 1\), not dates"):
+        load_file(tmp_path / "bars.parquet")
+    with pytest.raises(DataError, match=r"frame: index \(RangeIndex\) holds numbers"):
+        MarketData.from_frame(f)
+
+
+@pytest.mark.parametrize(
+    ("layout", "kwargs"),
+    [
+        ("first column, unnamed", {}),
+        ("Date", {}),
+        ("timestamp", {}),
+        ("datetime, not first", {}),
+        ("Day", {"date_column": "Day"}),
+    ],
+)
+def test_real_world_csv_layouts_still_load(tmp_path, layout, kwargs):
+    f = _frame()
+    name = layout.split(",")[0]
+    if name == "first column":
+        path = _write_csv(tmp_path, f)
+    elif name in ("Date", "timestamp"):
+        path = _write_csv(tmp_path, f.rename_axis(name))
+    else:
+        g = f.rename_axis(name).reset_index()
+        path = _write_csv(tmp_path, g[["Open", "High", name, "Low", "Close", "Volume"]], index=False)
+    d = load_file(path, **kwargs)
+    assert d.index.equals(pd.DatetimeIndex(f.index))
+    np.testing.assert_array_equal(d.close, f["Close"].to_numpy())
+
+
+def test_string_dates_in_a_frame_index_still_parse():
+    f = _frame()
+    f.index = f.index.strftime("%Y-%m-%d")
+    assert str(MarketData.from_frame(f).index[3].date()) == "2010-01-06"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +26,7 @@ TINY = [
     "ppo.n_epochs=2",
     "train.total_timesteps=512",
     "train.n_envs=2",
-    "train.eval_freq=256",
+    "train.eval_freq=160",  # 512 steps over 2 envs = 256 calls; an evaluation every 80: 3 checkpoints scored
     "train.checkpoint_freq=512",
 ]
 
@@ -101,7 +103,25 @@ def test_run_folder_holds_what_the_design_lists(quick_run):
 def test_report_command_rebuilds_from_files(quick_run, capsys):
     (quick_run / "report.md").unlink()
     assert main(["report", "--run", str(quick_run)]) == 0
-    assert "| ppo |" in (quick_run / "report.md").read_text()
+    report = (quick_run / "report.md").read_text()
+    assert "| ppo |" in report
+    assert "Trials counted for the deflated Sharpe ratio (DSR): 3 (1 configuration x 3 checkpoints" in report
+
+
+def test_the_checkpoints_scored_on_validation_are_counted_as_trials(quick_run):
+    with np.load(quick_run / "best" / "evaluations.npz") as log:
+        assert len(log["timesteps"]) == 3
+    metrics = json.loads((quick_run / "metrics.json").read_text())
+    assert metrics["ppo"]["n_trials"] == 3
+    assert all(metrics[name]["n_trials"] == 1 for name in metrics if name != "ppo")  # fixed rules: no search
+    assert "Trials counted for the deflated Sharpe ratio (DSR): 3" in (quick_run / "report.md").read_text()
+
+
+def test_the_final_model_was_not_picked_so_counts_one_trial(quick_run, tmp_path):
+    run = Path(shutil.copytree(quick_run, tmp_path / quick_run.name))
+    assert main(["backtest", "--run", str(run), "--model", "final"]) == 0
+    assert json.loads((run / "metrics.json").read_text())["ppo"]["n_trials"] == 1
+    assert "(DSR): 1 (1 configuration x 1 (the final model" in (run / "report.md").read_text()
 
 
 def test_cli_errors_are_clear(tmp_path, capsys):
@@ -109,6 +129,25 @@ def test_cli_errors_are_clear(tmp_path, capsys):
     assert "did you mean 'learning_rate'" in capsys.readouterr().err
     assert main(["backtest", "--run", str(tmp_path)]) == 2
     assert "not a run folder" in capsys.readouterr().err
+
+
+def test_bad_windows_stop_the_cli_with_one_line_and_exit_code_2(tmp_path, capsys):
+    tiny = ["train.total_timesteps=64", "train.n_envs=1", "ppo.n_steps=64", "ppo.batch_size=64"]
+    tiny += ["train.eval_freq=0", "train.checkpoint_freq=0", f"runs_dir={tmp_path / 'runs'}"]
+    args = ["train"]
+    for item in [*TINY[:5], *tiny, "stack.val=['2006-06-01', '2007-07-01']"]:
+        args += ["--set", item]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "tradebrain train: error: stack.train=['2005-01-01', '2007-01-01'] overlaps stack.val=" in err
+    assert not (tmp_path / "runs").exists()  # stopped before any run folder was made
+    # a run folder whose config.yaml has a reversed window (edited by hand): the same one clear line
+    (tmp_path / "config.yaml").write_text("stack:\n  test: ['2019-01-01', '2015-01-01']\n")
+    assert main(["backtest", "--run", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1
+    assert "stack.test=['2019-01-01', '2015-01-01'] is empty or reversed" in err
 
 
 def test_same_seed_gives_identical_actions(tmp_path):

@@ -39,3 +39,68 @@ def test_resolved_yaml_loads_back_to_an_equal_config():
     cfg = load_config("quickstart", overrides=["ppo.net_arch=[32, 32]"])
     assert cfg.ppo.net_arch == (32, 32)
     assert load_config(yaml.safe_load(to_yaml(cfg))) == cfg
+
+
+def _windows(**windows: list[str]) -> dict:
+    return {"stack": {k: list(v) for k, v in windows.items()}}
+
+
+@pytest.mark.parametrize(
+    ("windows", "match"),
+    [
+        (
+            {"val": ["2012-06-01", "2015-01-01"]},
+            r"stack.train=\['2002-01-01', '2013-01-01'\] overlaps stack.val=\['2012-06-01', '2015-01-01'\].*"
+            r"end stack.train on or before '2012-06-01'",
+        ),
+        (
+            {"test": ["2014-01-01", "2019-01-01"]},
+            r"stack.val=\['2013-01-01', '2015-01-01'\] overlaps stack.test=\['2014-01-01', '2019-01-01'\]",
+        ),
+        (
+            {"train": ["2016-01-01", "2017-01-01"]},
+            r"stack.train=\['2016-01-01', '2017-01-01'\] comes after stack.val=.*train < val < test",
+        ),
+        (
+            {"test": ["2019-01-01", "2015-01-01"]},
+            r"stack.test=\['2019-01-01', '2015-01-01'\] is empty or reversed.*"
+            r"e.g. stack.test=\['2015-01-01', '2019-01-01'\]",
+        ),
+        ({"val": ["2013-01-01", "2013-01-01"]}, r"stack.val=\['2013-01-01', '2013-01-01'\] is empty or reversed"),
+        (
+            {"val": ["2015-13-01", "2016-01-01"]},
+            r"stack.val=\['2015-13-01', '2016-01-01'\]: '2015-13-01' is not a date.*'YYYY-MM-DD'",
+        ),
+        ({"test": ["soon", "2019-01-01"]}, r"stack.test=\['soon', '2019-01-01'\]: 'soon' is not a date"),
+        ({"test": ["2015-01-01", "now"]}, r"'now' is not a date"),
+    ],
+)
+def test_bad_windows_name_the_key_the_value_and_the_fix(windows, match):
+    with pytest.raises(ConfigError, match=match):
+        load_config(_windows(**windows))
+    overrides = [f"stack.{k}={v!r}" for k, v in windows.items()]
+    with pytest.raises(ConfigError, match=match):
+        load_config("quickstart", overrides=overrides)
+
+
+def test_windows_are_checked_when_a_run_config_is_built():
+    from agents.stack import StackConfig
+
+    with pytest.raises(ConfigError, match=r"stack.val=.* overlaps stack.test="):
+        RunConfig(stack=StackConfig(val=("2013-01-01", "2016-01-01")))
+    with pytest.raises(ConfigError, match=r"n_trials=0 must be >= 1"):
+        RunConfig(n_trials=0)
+
+
+def test_touching_windows_and_unquoted_yaml_dates_are_fine():
+    cfg = load_config(yaml.safe_load("stack: {train: [2002-01-01, 2013-01-01], val: [2013-01-01, 2015-01-01]}"))
+    assert cfg.stack.train == ("2002-01-01", "2013-01-01") and cfg.stack.val == ("2013-01-01", "2015-01-01")
+
+
+def test_every_bundled_config_loads():
+    from experiments.config import CONFIG_DIR
+
+    names = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
+    assert "quickstart" in names
+    for name in names:
+        assert isinstance(load_config(name), RunConfig)
