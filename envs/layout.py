@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from numbers import Real
 from typing import NamedTuple
 
 import numpy as np
@@ -169,6 +170,33 @@ class TradeParams(NamedTuple):
     target: float
 
 
+def _action_values(action: object) -> list[float]:
+    """``action`` as a list of 4 Python floats; ``TypeError`` / ``ValueError`` naming the action and the fix."""
+    if isinstance(action, np.ndarray):
+        if action.shape != (4,):
+            raise ValueError(
+                f"action has shape {action.shape}; expected (4,): size, hold, stop, target. "
+                "Pass one action per step, e.g. np.array([0.5, 0.0, 0.0, 0.0], dtype=np.float32)"
+            )
+        if action.dtype.kind not in "biuf":
+            raise TypeError(f"action has dtype {action.dtype}; expected real numbers, e.g. dtype=np.float32")
+        values: list[float] = action.tolist()
+        return values if action.dtype.kind == "f" else [float(x) for x in values]
+    if not isinstance(action, (list, tuple)):
+        raise TypeError(
+            f"action={action!r} is a {type(action).__name__}; expected an array of shape (4,) "
+            "(size, hold, stop, target), e.g. np.array([0.5, 0.0, 0.0, 0.0], dtype=np.float32)"
+        )
+    if len(action) != 4:
+        raise ValueError(
+            f"action={action!r} has {len(action)} values; expected 4 (size, hold, stop, target), "
+            "e.g. [0.5, 0.0, 0.0, 0.0]"
+        )
+    if not all(isinstance(x, Real) for x in action):
+        raise TypeError(f"action={action!r} must hold 4 real numbers (size, hold, stop, target)")
+    return [float(x) for x in action]
+
+
 @dataclass(frozen=True)
 class ActionMap:
     """Affine map of an action in ``Box(-1, 1, (4,))`` onto size, hold, stop and target (long only).
@@ -195,20 +223,30 @@ class ActionMap:
     def __post_init__(self) -> None:
         if not 0.0 < self.max_position <= 1.0:
             raise ValueError(f"max_position={self.max_position!r} must be in (0, 1]; e.g. 0.20 for 20% of equity")
-        if int(self.max_hold) != self.max_hold or self.max_hold < 1:
-            raise ValueError(f"max_hold={self.max_hold!r} must be an integer >= 1 (bars)")
+        hold = self.max_hold
+        if not (isinstance(hold, Real) and math.isfinite(hold) and int(hold) == hold and hold >= 1):
+            raise ValueError(f"max_hold={hold!r} must be an integer >= 1 (bars), e.g. 20")
         for name, (lo, hi) in (("stop_range", self.stop_range), ("target_range", self.target_range)):
             if not 0.0 < lo <= hi < 1.0:
                 raise ValueError(f"{name}=({lo!r}, {hi!r}) must satisfy 0 < low <= high < 1, e.g. (0.005, 0.10)")
 
     def decode(self, action: np.ndarray) -> TradeParams:
-        """Map one action of shape ``(4,)`` to :class:`TradeParams` (scalar Python code: called every env step)."""
-        values = action.tolist() if isinstance(action, np.ndarray) else list(action)
-        if len(values) != 4 or isinstance(values[0], list):
-            raise ValueError(f"action has shape {np.shape(action)}; expected (4,): size, hold, stop, target")
-        a = [-1.0 if x < -1.0 else (1.0 if x > 1.0 else float(x)) for x in values]
-        if not all(math.isfinite(x) for x in a):
-            raise ValueError(f"action {values!r} has non-finite values; actions must be finite numbers in [-1, 1]")
+        """Map one action of shape ``(4,)`` to :class:`TradeParams` (scalar Python code: called every env step).
+
+        Raises:
+            TypeError: ``action`` is not an array or sequence of 4 real numbers (e.g. a scalar or strings).
+            ValueError: ``action`` has another shape, or a NaN or infinite value (checked before clipping).
+        """
+        if type(action) is np.ndarray and action.shape == (4,) and action.dtype.kind == "f":
+            values = action.tolist()  # the fast path: a float array from a policy
+        else:
+            values = _action_values(action)
+        if not all(math.isfinite(x) for x in values):
+            raise ValueError(
+                f"action={values!r} has a non-finite value (NaN or inf); actions must be finite numbers (values "
+                "outside [-1, 1] are clipped): check the policy's output, e.g. with np.isfinite(action).all()"
+            )
+        a = [-1.0 if x < -1.0 else (1.0 if x > 1.0 else x) for x in values]
         (s_lo, s_hi), (t_lo, t_hi) = self.stop_range, self.target_range
         return TradeParams(
             size=(a[0] + 1.0) * 0.5 * self.max_position,

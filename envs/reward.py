@@ -24,6 +24,8 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass
 
+from envs.risk import check_number_fields
+
 
 @dataclass(frozen=True)
 class RewardConfig:
@@ -44,12 +46,16 @@ class RewardConfig:
     clip_penalty: float = 0.1
 
     def __post_init__(self) -> None:
+        check_number_fields(self)
         if not 0.0 < self.eta < 1.0:
             raise ValueError(f"RewardConfig.eta={self.eta!r} must be in (0, 1), e.g. 0.01")
         if self.var_floor <= 0:
             raise ValueError(f"RewardConfig.var_floor={self.var_floor!r} must be > 0, e.g. 1e-6")
-        if self.warmup_bars < 0 or self.drawdown_penalty < 0 or self.clip_penalty < 0:
-            raise ValueError("RewardConfig.warmup_bars, drawdown_penalty and clip_penalty must be >= 0")
+        for name in ("warmup_bars", "drawdown_penalty", "clip_penalty"):
+            if getattr(self, name) < 0:
+                raise ValueError(
+                    f"RewardConfig.{name}={getattr(self, name)!r} must be >= 0, e.g. {getattr(RewardConfig, name)!r}"
+                )
 
     def to_json(self) -> dict[str, float | int]:
         return asdict(self)

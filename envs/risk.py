@@ -8,7 +8,11 @@ open, so the day's loss is the limit plus that bar's gap).
 Limits (defaults): position <= 20% of equity at entry; gross exposure (this position plus exposure held
 elsewhere) <= 100%; a loss of 2% of the day's starting equity closes the position and blocks new trades for
 the rest of that day; drawdown from the high-water mark of mark-to-market equity >= 15% closes everything and
-halts; a crisis regime means cash only.
+halts; a crisis regime means cash only: no trade opens while the regime at the decision bar's close is crisis,
+and a position already open when a bar closes in crisis is closed at the next bar's open (exit reason
+``"crisis"``). The rule is :meth:`RiskManager.is_crisis` (P(crisis) at or above ``crisis_threshold`` and the
+largest regime probability); the env applies it to the regime at every bar's close (see
+:meth:`envs.trading_env.TradingEnv.set_regime_path`).
 
 Circuit breaker::
 
@@ -24,10 +28,45 @@ from __future__ import annotations
 import enum
 import logging
 import math
-from dataclasses import asdict, dataclass, field
-from typing import NamedTuple
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from numbers import Integral, Real
+from typing import Any, NamedTuple
 
 logger = logging.getLogger(__name__)
+
+
+def check_number(name: str, value: Any, *, integer: bool = False, example: object = None) -> None:
+    """Raise unless ``value`` is a finite real number (an integer if ``integer``).
+
+    Args:
+        name: How the caller spells the argument (``"RiskLimits.max_gross"``), for the message.
+        value: The value to check.
+        integer: Whether the value must be an integer.
+        example: A valid value to suggest in the message.
+
+    Raises:
+        TypeError: ``value`` is not a number (or not an integer when ``integer``); booleans are not numbers here.
+        ValueError: ``value`` is NaN or infinite.
+    """
+    fix = "" if example is None else f", e.g. {example!r}"
+    kind = Integral if integer else Real
+    if isinstance(value, bool) or not isinstance(value, kind):
+        what = "an integer" if integer else "a number"
+        raise TypeError(f"{name}={value!r} is a {type(value).__name__}; pass {what}{fix}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name}={value!r} must be a finite number{fix}")
+
+
+def check_number_fields(config: Any) -> None:
+    """:func:`check_number` on every field of the dataclass instance ``config``, suggesting the field's default.
+
+    A field whose default is an ``int`` must be an integer.
+    """
+    owner = type(config).__name__
+    for f in fields(config):
+        default = None if f.default is MISSING else f.default
+        integer = isinstance(default, int) and not isinstance(default, bool)
+        check_number(f"{owner}.{f.name}", getattr(config, f.name), integer=integer, example=default)
 
 
 class Breaker(enum.IntEnum):
@@ -69,10 +108,18 @@ class RiskLimits:
     crisis_threshold: float = 0.5
 
     def __post_init__(self) -> None:
-        for name in ("max_position", "daily_loss", "max_drawdown", "reduce_drawdown", "reduce_scale"):
+        check_number_fields(self)
+        for name in (
+            "max_position",
+            "daily_loss",
+            "max_drawdown",
+            "reduce_drawdown",
+            "reduce_scale",
+            "crisis_threshold",
+        ):
             value = getattr(self, name)
             if not 0.0 < value <= 1.0:
-                raise ValueError(f"RiskLimits.{name}={value!r} must be in (0, 1]")
+                raise ValueError(f"RiskLimits.{name}={value!r} must be in (0, 1], e.g. {getattr(RiskLimits, name)!r}")
         if self.max_gross < self.max_position:
             raise ValueError(f"RiskLimits.max_gross={self.max_gross!r} must be >= max_position={self.max_position!r}")
         if not self.recover_drawdown <= self.reduce_drawdown <= self.max_drawdown:
@@ -129,6 +176,9 @@ class RiskManager:
     events: list[BreakerEvent] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
+        check_number("RiskManager.periods_per_year", self.periods_per_year, example=252.0)
+        if self.periods_per_year <= 0:
+            raise ValueError(f"RiskManager.periods_per_year={self.periods_per_year!r} must be > 0, e.g. 252.0 (daily)")
         self._daily_floor = (1.0 - self.limits.daily_loss) * (1.0 + 1e-12)
         self.reset_account(1.0)
 
@@ -227,7 +277,7 @@ class RiskManager:
             self._set(Breaker.HALTED, f"drawdown {dd:.2%} >= max_drawdown {lim.max_drawdown:.0%}", bar)
             return
         if self.state is Breaker.ACTIVE:
-            if dd >= lim.reduce_drawdown:
+            if dd >= lim.reduce_drawdown - 1e-12:  # "at or above", as for the halt: 1 - 90/100 < 0.1 in floats
                 self._set(Breaker.REDUCING, f"drawdown {dd:.2%} >= reduce_drawdown {lim.reduce_drawdown:.0%}", bar)
             # A Sharpe below a non-positive threshold needs a negative mean: skip the sqrt otherwise.
             elif (
@@ -243,9 +293,9 @@ class RiskManager:
     def approve(self, requested: float, *, crisis: bool = False, exposure_elsewhere: float = 0.0) -> Approval:
         """The size (fraction of equity) that may be opened now, with the reasons for any cut."""
         lim = self.limits
+        if not math.isfinite(requested):
+            raise ValueError(f"requested={requested!r} is not finite; request a size in [0, max_position]")
         req = max(0.0, float(requested))
-        if not math.isfinite(req):
-            raise ValueError(f"requested size {requested!r} is not finite")
         if self.state is Breaker.HALTED:
             return Approval(0.0, req, ("halted: circuit breaker latched, needs reset_breaker()",))
         if crisis:

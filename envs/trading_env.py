@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections import deque
 from dataclasses import asdict, dataclass
-from typing import Any, SupportsFloat
+from typing import Any, SupportsFloat, TypeVar
 
 import gymnasium as gym
 import numpy as np
@@ -16,15 +17,28 @@ from envs.features import compute_features
 from envs.layout import COMPONENTS, OBS_LAYOUT, REGIMES, ActionMap, TradeParams
 from envs.records import Record
 from envs.reward import DifferentialSharpe, RewardConfig, step_penalty
-from envs.risk import Breaker, RiskLimits, RiskManager
+from envs.risk import Breaker, RiskLimits, RiskManager, check_number
 
 _CRISIS = REGIMES.index("crisis")
 _SQRT_252 = math.sqrt(252.0)
 _UNIFORM_REGIME = (1.0 / len(REGIMES),) * len(REGIMES)
+_RESET_OPTIONS = ("start",)
 _I = OBS_LAYOUT.index
 # _observation() concatenates the groups in this order; fail at import if the layout ever changes it.
 if OBS_LAYOUT.groups != ("portfolio", "market", "components", "tier1", "tier2", "performance"):
     raise ImportError(f"TradingEnv._observation assumes another group order than {OBS_LAYOUT.groups}")
+
+
+def _check_options(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` of ``reset``, or ``ValueError`` naming an unknown key and the nearest valid one."""
+    for key in options:
+        if key not in _RESET_OPTIONS:
+            near = difflib.get_close_matches(str(key), _RESET_OPTIONS, n=1, cutoff=0.5)
+            hint = f"did you mean {near[0]!r}? " if near else ""
+            raise ValueError(
+                f"reset(options=...) has unknown key {key!r}; {hint}valid keys: {', '.join(map(repr, _RESET_OPTIONS))}"
+            )
+    return options
 
 
 def _probability_vector(values: Any, n: int, what: str, names: tuple[str, ...]) -> tuple[float, ...]:
@@ -50,8 +64,10 @@ class Costs:
     def __post_init__(self) -> None:
         for name in ("commission_bps", "slippage_bps"):
             value = getattr(self, name)
+            default = getattr(Costs, name)
+            check_number(f"Costs.{name}", value, example=default)
             if not 0.0 <= value < 1000.0:
-                raise ValueError(f"Costs.{name}={value!r} must be in [0, 1000) basis points")
+                raise ValueError(f"Costs.{name}={value!r} must be in [0, 1000) basis points, e.g. {default!r}")
 
     @property
     def commission(self) -> float:
@@ -60,6 +76,39 @@ class Costs:
     @property
     def slippage(self) -> float:
         return self.slippage_bps * 1e-4
+
+
+_Config = TypeVar("_Config", Costs, RiskLimits, ActionMap, RewardConfig)
+
+
+def _config(name: str, value: object, kind: type[_Config], **defaults: Any) -> _Config:
+    """``value``, or ``kind(**defaults)`` when it is None; ``TypeError`` naming the argument for another kind."""
+    if value is None:
+        return kind(**defaults)
+    if not isinstance(value, kind):
+        raise TypeError(
+            f"{name}={value!r} is a {type(value).__name__}; pass a {kind.__name__} (e.g. {kind.__name__}(**{name}) "
+            "for a dict) or None for the defaults"
+        )
+    return value
+
+
+def _check_numbers(
+    max_position: float, min_trade: float, initial_equity: float, win_rate_window: int, exposure_elsewhere: float
+) -> None:
+    """Validate the env's numeric arguments: finite, of the right kind, in range (message names value and fix)."""
+    check_number("min_trade", min_trade, example=0.01)
+    check_number("initial_equity", initial_equity, example=100_000.0)
+    check_number("win_rate_window", win_rate_window, integer=True, example=20)
+    check_number("exposure_elsewhere", exposure_elsewhere, example=0.0)
+    if not 0.0 < min_trade <= max_position:
+        raise ValueError(f"min_trade={min_trade!r} must be in (0, max_position={max_position}], e.g. 0.01")
+    if initial_equity <= 0:
+        raise ValueError(f"initial_equity={initial_equity!r} must be > 0, e.g. 100_000.0")
+    if win_rate_window < 1:
+        raise ValueError(f"win_rate_window={win_rate_window!r} must be >= 1 (trades), e.g. 20")
+    if not 0.0 <= exposure_elsewhere <= 1.0:
+        raise ValueError(f"exposure_elsewhere={exposure_elsewhere!r} must be in [0, 1] (fraction of equity), e.g. 0.0")
 
 
 @dataclass
@@ -80,9 +129,22 @@ class TradingEnv(gym.Env):
     book stays flat for one bar. Otherwise the trade enters at the **open of bar t+1** (plus slippage) and is
     simulated bar by bar to its exit: a stop or target touched by the bar's low/high (stop first when both are
     touched in one bar; a gap through a level fills at the open), a time exit at the close of bar ``t + hold``,
-    a risk exit (daily loss or drawdown level), or the end of the window. The next observation is at the close of
-    the exit bar. Commission and slippage are paid on both sides and are inside the reward. The decision at
-    ``t`` sees data up to the close of ``t`` only.
+    a risk exit (daily loss or drawdown level), a crisis exit, or the end of the window. The next observation is
+    at the close of the exit bar. Commission and slippage are paid on both sides and are inside the reward. The
+    decision at ``t`` sees data up to the close of ``t`` only.
+
+    Every exit fills at a price its bar traded (in ``[low, high]``; the trade's ``exit_price`` is that price less
+    slippage): on the entry bar a stop or risk level at or above the open (a tight stop under high slippage, or
+    entry costs that alone cross the daily-loss level) fills at that open.
+
+    Crisis means cash (see :mod:`envs.risk`). The regime at a decision comes from :meth:`set_regime_path` (the
+    row of the decision bar; the Tier 2 wrapper sets the path) or :meth:`set_regime`; no trade opens in a
+    crisis. With a regime path the env also knows the regime at every bar's close while a trade is open: when
+    bar ``j`` closes in crisis with the position still open (and ``j`` is not the trade's last bar), the position
+    exits at the **open of bar j+1** (exit reason ``"crisis"``, costs as for any exit) and the next observation
+    is at the close of ``j+1``, where the crisis rule again refuses new trades while the crisis lasts. Exit
+    reasons: ``stop``, ``gap_stop``, ``target``, ``gap_target``, ``time``, ``daily_loss``, ``drawdown``,
+    ``crisis``, ``end_of_data``.
 
     ## Action space
     ``Box(-1, 1, (4,), float32)`` mapped by :class:`~envs.layout.ActionMap` (affine, clipped):
@@ -121,14 +183,16 @@ class TradingEnv(gym.Env):
 
     ## Starting state
     Flat, equity ``initial_equity``, at the window start, or at a uniformly random bar of the window when
-    ``random_start`` (training). ``reset(options={"start": bar})`` forces the start bar. Every reset starts a
-    new account: high-water mark, daily budget, reward moments and circuit breaker (ACTIVE) start afresh.
+    ``random_start`` (training). ``reset(options={"start": bar})`` forces the start bar (``"start"`` is the only
+    option; another key raises). Every reset starts a new account: high-water mark, daily budget, reward
+    moments and circuit breaker (ACTIVE) start afresh.
     Within an episode a halt is latched: stepping on after ``terminated`` trades nothing until
     :meth:`reset_breaker`.
 
     ## Episode end
     Terminated when the risk layer halts (drawdown >= max_drawdown). Truncated at the end of the window (or after
-    ``episode_bars`` bars); a trade still open then closes at the last close.
+    ``episode_bars`` bars); a trade still open then closes at the last close: exit reason ``"time"`` when its
+    holding period ends exactly on that bar, ``"end_of_data"`` when it would have run longer.
 
     ## Info
     ``bar``, ``time``, ``equity``, ``drawdown``, ``breaker``, ``requested_size``, ``approved_size``,
@@ -138,14 +202,18 @@ class TradingEnv(gym.Env):
 
     ## Arguments
     data: dataset name, file path, DataFrame or :class:`~envs.data.MarketData` (default ``"sp500"``);
-    window: ``(start, stop)`` bars or dates, the bars the env trades (earlier bars serve as look-back);
+    window: ``(start, stop)`` bars or dates, the bars the env trades (earlier bars serve as look-back); ``stop``
+    is exclusive, an integer stop is at most ``len(data)`` and a stop date at most one business day after the
+    last bar (else an error);
     costs, limits, action_map, reward: see :class:`Costs`, :class:`~envs.risk.RiskLimits`,
     :class:`~envs.layout.ActionMap`, :class:`~envs.reward.RewardConfig`; min_trade: smallest size traded;
     random_start; episode_bars: episode length cap; initial_equity; win_rate_window;
     exposure_elsewhere: gross exposure held outside this env (counts against max_gross).
 
     ## Version history
-    * v0: initial version.
+    * v0: initial version. Since then (same id): exits on the entry bar fill inside the bar (a level above the
+      open fills at the open); a regime path closes an open trade at the open after a crisis close; actions with
+      NaN or inf, windows past the data and unknown ``reset`` options raise instead of being clipped or ignored.
     """
 
     metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 (gymnasium convention)
@@ -168,27 +236,25 @@ class TradingEnv(gym.Env):
     ) -> None:
         super().__init__()
         self.data = load(data)
-        self.costs = costs or Costs()
-        self.limits = limits or RiskLimits()
-        self.action_map = action_map or ActionMap(max_position=self.limits.max_position)
-        self.reward_config = reward or RewardConfig()
+        self.costs = _config("costs", costs, Costs)
+        self.limits = _config("limits", limits, RiskLimits)
+        self.action_map = _config("action_map", action_map, ActionMap, max_position=self.limits.max_position)
+        self.reward_config = _config("reward", reward, RewardConfig)
         if self.action_map.max_position > self.limits.max_position:
             raise ValueError(
                 f"action_map.max_position={self.action_map.max_position} exceeds limits.max_position="
                 f"{self.limits.max_position}; the action map cannot ask for more than the risk layer allows"
             )
-        if not 0.0 < min_trade <= self.limits.max_position:
-            raise ValueError(f"min_trade={min_trade!r} must be in (0, max_position={self.limits.max_position}]")
-        if initial_equity <= 0 or win_rate_window < 1:
-            raise ValueError(f"initial_equity={initial_equity!r} must be > 0, win_rate_window={win_rate_window!r} >= 1")
-        if not 0.0 <= exposure_elsewhere <= 1.0:
-            raise ValueError(f"exposure_elsewhere={exposure_elsewhere!r} must be in [0, 1]")
+        _check_numbers(self.limits.max_position, min_trade, initial_equity, win_rate_window, exposure_elsewhere)
         self.min_trade, self.random_start = float(min_trade), bool(random_start)
         self.initial_equity, self.exposure_elsewhere = float(initial_equity), float(exposure_elsewhere)
         self.features = compute_features(self.data)
         self.window = self._resolve_window(window)
-        if episode_bars is not None and episode_bars < 2:
-            raise ValueError(f"episode_bars={episode_bars!r} must be >= 2 or None (run to the window's end)")
+        if episode_bars is not None:
+            check_number("episode_bars", episode_bars, integer=True, example=252)
+            if episode_bars < 2:
+                raise ValueError(f"episode_bars={episode_bars!r} must be >= 2 or None (run to the window's end)")
+            episode_bars = int(episode_bars)
         self.episode_bars = episode_bars
         self.win_rate_window = int(win_rate_window)
 
@@ -216,24 +282,28 @@ class TradingEnv(gym.Env):
         self.account = Account(self.initial_equity, self.initial_equity)
         self.bar = self._start = self.window[0]
         self._end = self.window[1] - 1
+        self._regime_rows: list[tuple[float, ...]] | None = None
+        """Regime probabilities at each bar's close (:meth:`set_regime_path`), or None."""
+        self._crisis: list[bool] = [False] * len(d)
+        """Crisis at each bar's close (the risk layer's rule on ``_regime_rows``); all False without a path."""
         self._wins: deque[float] = deque(maxlen=self.win_rate_window)
         self.equity_curve = np.full(len(d), np.nan)
         """Mark-to-market equity at each bar's close of the current episode (NaN outside it)."""
 
     # ------------------------------------------------------------------ construction helpers
     def _resolve_window(self, window: tuple[int | str | None, int | str | None] | None) -> tuple[int, int]:
+        """``window`` as bars ``[start, stop)``: bars or dates, ``None`` for the first usable bar / the data's end.
+
+        An integer stop may be at most ``len(data)``. A stop date is exclusive and may lie at most one business day
+        after the last bar's date (data ending 2018-12-31 takes ``"2019-01-01"``); a later one is an error.
+        """
         n, first = len(self.data), self.features.first_valid
-
-        def to_bar(x: int | str | None, default: int, *, is_stop: bool = False) -> int:
-            if x is None:
-                return default
-            if isinstance(x, (int, np.integer)):
-                return int(x) if x >= 0 else n + int(x)
-            if is_stop:  # an exclusive end date after the last bar means "to the end of the data"
-                return int(self.data.index.searchsorted(pd.Timestamp(x)))
-            return self.data.bar_at(x)
-
-        start, stop = (first, n) if window is None else (to_bar(window[0], first), to_bar(window[1], n, is_stop=True))
+        if window is None:
+            start, stop = first, n
+        else:
+            if not isinstance(window, (tuple, list)) or len(window) != 2:
+                raise TypeError(f"window={window!r} must be a (start, stop) pair of bars, dates or None")
+            start, stop = self._window_bar(window[0], first, "start"), self._window_bar(window[1], n, "end")
         if start < first:
             raise DataError(
                 f"window starts at bar {start} ({self.data.index[min(start, n - 1)].date()}) but the features need "
@@ -245,14 +315,94 @@ class TradingEnv(gym.Env):
                 f"at least 2 (a decision and its fill) after {first} bars of feature look-back: "
                 "use longer data or a wider window"
             )
-        return start, min(stop, n)
+        return start, stop
+
+    def _window_bar(self, x: object, default: int, which: str) -> int:
+        """One end of ``window`` as a bar number (see :meth:`_resolve_window`)."""
+        n, index = len(self.data), self.data.index
+        if x is None:
+            return default
+        if isinstance(x, (int, np.integer)) and not isinstance(x, bool):
+            bar = int(x) if x >= 0 else n + int(x)
+            if which == "end" and bar > n:
+                raise DataError(
+                    f"window end {x} is past the data: {self.data.name} has {n} bars (the last, bar {n - 1}, on "
+                    f"{index[-1].date()}); use an end <= {n}, or None to run to the end of the data"
+                )
+            return bar
+        if not isinstance(x, (str, pd.Timestamp, np.datetime64)) and not hasattr(x, "year"):
+            raise TypeError(f"window {which} {x!r} is a {type(x).__name__}; pass a bar (int), a date or None")
+        if which == "start":
+            return self.data.bar_at(x)  # type: ignore[arg-type]
+        stamp = pd.Timestamp(x)  # type: ignore[arg-type]
+        bar = int(index.searchsorted(stamp))
+        latest = index[-1].normalize() + pd.offsets.BDay(1)
+        if bar >= n and stamp > latest:
+            raise DataError(
+                f"window end {x} is past the data: {self.data.name} ends on {index[-1].date()}; use an end date "
+                f"on or before {latest.date()} (exclusive), or None to run to the end of the data"
+            )
+        return bar
 
     # ------------------------------------------------------------------ tier hooks
     def set_regime(self, probs: np.ndarray | list[float] | tuple[float, ...]) -> None:
-        """Regime probabilities of the current bar (called by the Tier 2 wrapper); drives the crisis rule."""
+        """Regime probabilities at the current bar's close, for the next decision only.
+
+        They drive the crisis rule of that decision (no trade opens in a crisis), are recorded in its trade and
+        observed. Without a regime path (:meth:`set_regime_path`) nothing tells the env the regime at the other
+        bars, so an open trade is not closed by a crisis; with one, the next step's bar takes its row again.
+        """
         p = _probability_vector(probs, len(REGIMES), "regime probabilities", REGIMES)
         self._regime = p
         self._regime_known = True
+
+    def set_regime_path(self, probs: np.ndarray | None) -> None:
+        """Regime probabilities at the close of every bar of the data (called once by the Tier 2 wrapper).
+
+        Row ``t`` must be known at the close of bar ``t`` (filtered, causal). The env then takes the regime of each
+        decision from the row of its bar (observed in slots 19-23, recorded in trades) and applies the crisis rule
+        (:meth:`~envs.risk.RiskManager.is_crisis`) at every bar's close: no trade opens at a crisis close, and a
+        trade open at a crisis close exits at the next bar's open with reason ``"crisis"``.
+
+        Args:
+            probs: ``(len(data), 5)`` array, rows in :data:`~envs.layout.REGIMES` order, each finite, in [0, 1] and
+                summing to 1; ``None`` removes the path (uniform regime, no crisis exits).
+
+        Raises:
+            TypeError: ``probs`` is not a numpy array (or None).
+            ValueError: wrong shape, or a row that is not a probability vector (the bar and date are named).
+        """
+        if probs is None:
+            self._regime_rows = None
+            self._crisis = [False] * len(self.data)
+            return
+        if not isinstance(probs, np.ndarray):
+            raise TypeError(f"probs is a {type(probs).__name__}; pass a numpy array of shape (len(data), 5) or None")
+        n, k = len(self.data), len(REGIMES)
+        if probs.shape != (n, k):
+            raise ValueError(
+                f"regime path has shape {probs.shape}; expected ({n}, {k}): one row of P({', '.join(REGIMES)}) "
+                f"per bar of {self.data.name}"
+            )
+        p = probs.astype(np.float64, copy=False)
+        bad = ~(np.isfinite(p).all(axis=1) & (p >= 0.0).all(axis=1) & (p <= 1.0).all(axis=1))
+        bad |= np.abs(p.sum(axis=1) - 1.0) > 1e-4
+        if bad.any():
+            t = int(np.argmax(bad))
+            raise ValueError(
+                f"regime path row {t} ({self._dates[t]}) is {p[t].tolist()}; every row must be {k} finite "
+                "probabilities in [0, 1] summing to 1 (normalise the rows, fill or drop NaN)"
+            )
+        rows = [tuple(r) for r in p.tolist()]
+        self._regime_rows = rows
+        self._crisis = [self.risk.is_crisis(r, _CRISIS) for r in rows]
+        self._set_bar_regime()
+
+    def _set_bar_regime(self) -> None:
+        """The current bar's regime from the path, if there is one (after every reset and step)."""
+        if self._regime_rows is not None:
+            self._regime = self._regime_rows[self.bar]
+            self._regime_known = True
 
     def set_weights(self, weights: np.ndarray | list[float] | tuple[float, ...]) -> None:
         """Component weights of the current bar (called by the Tier 1 wrapper); recorded in trades and observed."""
@@ -273,10 +423,12 @@ class TradingEnv(gym.Env):
         super().reset(seed=seed)
         lo, hi = self.window[0], self.window[1] - 1
         span = self.episode_bars if self.episode_bars is not None else self.action_map.max_hold + 1
-        if options and "start" in options:
-            start = int(options["start"])
+        if options and "start" in _check_options(options):
+            start = options["start"]
+            check_number("options['start']", start, integer=True, example=lo)
             if not lo <= start < hi:
                 raise ValueError(f"options['start']={start} must be a bar in [{lo}, {hi}) of the window")
+            start = int(start)
         elif self.random_start:
             start = int(self.np_random.integers(lo, max(lo + 1, hi - span + 1)))
         else:
@@ -291,6 +443,7 @@ class TradingEnv(gym.Env):
         self._wins.clear()
         self._regime = _UNIFORM_REGIME
         self._regime_known = False
+        self._set_bar_regime()
         self._weights = tuple(OBS_LAYOUT.default_tier1().tolist())
         return self._observation(), self._info()
 
@@ -319,6 +472,7 @@ class TradingEnv(gym.Env):
         if terminated or truncated:
             info["episode_equity"] = self.equity_curve[self._start : self.bar + 1].copy()
             info["episode_start"] = self._start
+        self._set_bar_regime()
         return self._observation(), float(reward), terminated, truncated, info
 
     # ------------------------------------------------------------------ simulation
@@ -342,19 +496,23 @@ class TradingEnv(gym.Env):
         stop_px, target_px = entry_price * (1.0 - params.stop), entry_price * (1.0 + params.target)
         last = min(decision + params.hold, self._end)
         last_reason = "time" if decision + params.hold <= self._end else "end_of_data"
-        prev, reward, j = equity0, 0.0, entry_bar
+        prev, reward, j, crisis, crisis_exit = equity0, 0.0, entry_bar, self._crisis, False
         while True:
             level, why = risk.open_bar(days[j], cash, shares, exit_cost)
-            stop = (stop_px, "stop") if stop_px >= level else (level, why)
-            ex = self._exit_on_bar(j, j == entry_bar, stop, target_px)
-            if ex is None and j >= last:
-                ex = (c_[j], last_reason)
+            if crisis_exit:  # the previous bar closed in crisis: out at this open
+                ex: tuple[float, str] | None = (self._o[j], "crisis")
+            else:
+                stop = (stop_px, "stop") if stop_px >= level else (level, why)
+                ex = self._exit_on_bar(j, j == entry_bar, stop, target_px)
+                if ex is None and j >= last:
+                    ex = (c_[j], last_reason)
             equity = cash + shares * c_[j] if ex is None else cash + shares * ex[0] * (1.0 - exit_cost)
             reward += dsr.update(equity / prev - 1.0)
             prev = curve[j] = equity
             risk.mark(equity, j, exit_reason=None if ex is None else ex[1])
             if ex is not None:
                 break
+            crisis_exit = crisis[j]  # j < last here, so bar j + 1 is in the episode
             j += 1
         self.bar = j
         acc.equity = equity
@@ -364,19 +522,20 @@ class TradingEnv(gym.Env):
         return reward, trade
 
     def _exit_on_bar(self, j: int, entry: bool, stop: tuple[float, str], target_px: float) -> tuple[float, str] | None:
-        """Price and reason of a stop or target exit of an open long on bar ``j``, or None.
+        """Reference price (before slippage) and reason of a stop or target exit of an open long on bar ``j``, or None.
 
-        ``stop`` is the binding stop level and its reason (the trade's stop or the risk layer's level). Order: gaps
-        at the open (not on the entry bar, which fills at its open), then the stop (first when both are touched),
-        then the target.
+        ``stop`` is the binding stop level and its reason (the trade's stop or the risk layer's level). Order: a
+        level at or through the open fills at the open, then the stop (first when both are touched), then the
+        target; every fill is a price the bar traded. On the entry bar the position opens at the open, so a level
+        at or above it (a tight stop under high slippage, or a risk level the entry costs alone cross) fills at that
+        open too, with the level's own reason; on later bars that is a gap (``"gap_stop"``, ``"gap_target"``).
         """
         level, reason = stop
         o = self._o[j]
-        if not entry:
-            if o <= level:
-                return o, "gap_stop" if reason == "stop" else reason
-            if o >= target_px:
-                return o, "gap_target"
+        if o <= level:
+            return o, "gap_stop" if reason == "stop" and not entry else reason
+        if o >= target_px:
+            return o, "target" if entry else "gap_target"
         if self._l[j] <= level:
             return level, reason
         if self._h[j] >= target_px:

@@ -100,3 +100,11 @@ def test_stop_level_solves_the_limit_equation():
 def test_bad_limits(kwargs):
     with pytest.raises(ValueError, match="RiskLimits"):
         RiskLimits(**kwargs)
+
+
+def test_breaker_reduces_at_exactly_the_reduce_drawdown():
+    """'At or above' as for the halt, although 1 - 90 / 100 is 0.09999999999999998 in floating point."""
+    rm = RiskManager(RiskLimits(reduce_drawdown=0.10))
+    rm.reset_account(100.0, day=0)
+    rm.mark(90.0, bar=1)
+    assert rm.state is Breaker.REDUCING
