@@ -97,54 +97,168 @@ def trend_and_drawdown(
     return z, 1.0 - close / peak, vol_annual
 
 
+def price_momentum(close: np.ndarray, window: int) -> np.ndarray:
+    """Price momentum score ``tanh(log(close_t / close_{t-window}) / (daily vol over window x sqrt(window)))``.
+
+    Shape ``(n,)`` in [-1, 1], 0 during the warm-up (``t < window``) or when the vol is 0. With ``window=120`` this
+    is the default theme component of :func:`envs.features.component_scores` (time-series momentum), so a theme
+    score can be compared with what the price alone already says at the theme's horizon.
+    """
+    close = np.asarray(close, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = lag_log_return(close, window) / (realised_vol(close, window, annualise=False) * np.sqrt(window))
+    return np.nan_to_num(np.tanh(z), nan=0.0)
+
+
 @dataclass(frozen=True)
 class RegimeRules:
     """Thresholds of the rules that map HMM state probabilities onto the five named regimes.
 
-    All ``*_width`` values are the scale of a logistic ramp ``sigmoid((x - threshold) / width)``.
+    All ``*_width`` values are the scale of a logistic ramp ``s(x; t) = sigmoid((x - t) / width)``; widths are
+    set from first principles (a small fraction of the threshold's own scale), so a label changes smoothly. The
+    rules themselves are in :meth:`split` and the class docstring of :class:`RegimeDetector`. Where each
+    threshold comes from: *first principles* (a market convention or a units argument, never a test window) or
+    *training data* (the S&P 500 bars before 2007: 1999-2006).
 
     Attributes:
-        trend_window: Bars of the trend return.
-        trend_threshold: |trend t-statistic| above which the trend counts as up or down.
-        trend_width: Ramp width of the trend rule (t-statistic units).
+        trend_window: Bars of the trend return: 63 = one quarter (first principles: a t-statistic over n bars
+            is ``Sharpe x sqrt(n / 252)``, so over 20 bars even a steady bull market rarely reaches t = 1).
+        trend_threshold: Trend t-statistic above which the market trends up (below minus it: down). First
+            principles: t = 1 over a quarter is an annualised Sharpe ratio of 2, a strong trend.
+        trend_width: Ramp width of the trend rule (t-statistic units; first principles: half the threshold).
         drawdown_window: Bars of the rolling high the drawdown is measured from (252 = one year of days), so
             a deep old drawdown does not keep the market "in crisis" for years.
-        drawdown_bear: Drawdown from the rolling high at which the market counts as bearish.
-        drawdown_crisis: Drawdown at which the market counts as in crisis regardless of the HMM.
+        drawdown_bear: Drawdown from the rolling high at which the market is defensive (first principles: the
+            market convention of a 10% "correction").
+        drawdown_crisis: Drawdown at which the market counts as in crisis regardless of the HMM (first principles:
+            beyond the 20% "bear market" convention).
         drawdown_width: Ramp width of both drawdown rules.
         crisis_vol: Annualised realised vol (over the detector's ``vol_window``) the HMM's stress state needs to
-            count as a crisis. The stress state is only the most volatile state *of the fit window*: after a calm
-            fit window it is an ordinary correction, and a crisis means cash only. 2008 reached 0.8, the
-            2015 and 2018 corrections about 0.3.
+            count as a crisis: the stress state is only the most volatile state *of the fit window*, after a calm
+            fit window an ordinary correction, and a crisis means cash only. Training data: about the 99th
+            percentile (0.41) of the 20-bar realised vol of the S&P 500 over 1999-2006, and about twice its
+            long-run vol there (0.18); see :meth:`calibrate_crisis_vol`.
         crisis_vol_width: Ramp width of the crisis-vol gate.
-        vix_crisis: VIX level at which the market counts as in crisis.
+        vix_crisis: VIX level at which the market counts as in crisis (first principles: a VIX of 35 is the
+            conventional "panic" level, almost twice its long-run mean of about 19).
         vix_width: Ramp width of the VIX rule (VIX points).
-        theme_threshold: |theme score| above which the market counts as theme driven.
-        theme_width: Ramp width of the theme rule.
+        theme_window: Horizon (bars) of the price momentum a theme score is compared with: 120, the look-back of
+            the default theme component (first principles: with the default component the theme *is* price
+            momentum, so by construction it never leads the price).
+        theme_threshold: |theme score| a leading theme needs (first principles: half the score's [-1, 1] range).
+        theme_lead: How far the theme score must run ahead of the price momentum score (same units) to count as
+            leading it (first principles: half the range, so a theme merely restating the trend never leads).
+        theme_width: Ramp width of both theme rules.
+        persistence_halflife: Half-life (bars) of the causal exponential filter on the non-crisis labels; 0
+            switches it off. First principles: one trading week; on the training years 2002-2006 it takes the
+            median label switches per year from 19 to 5 (the aim is at most 12). The crisis probability is not
+            filtered: a crisis means cash at once.
     """
 
-    trend_window: int = 20
+    trend_window: int = 63
     trend_threshold: float = 1.0
     trend_width: float = 0.5
     drawdown_window: int = 252
     drawdown_bear: float = 0.10
     drawdown_crisis: float = 0.25
     drawdown_width: float = 0.03
-    crisis_vol: float = 0.35
+    crisis_vol: float = 0.40
     crisis_vol_width: float = 0.04
     vix_crisis: float = 35.0
     vix_width: float = 3.0
-    theme_threshold: float = 0.6
+    theme_window: int = 120
+    theme_threshold: float = 0.5
+    theme_lead: float = 0.5
     theme_width: float = 0.1
+    persistence_halflife: float = 5.0
 
     def __post_init__(self) -> None:
-        for name in ("trend_window", "drawdown_window"):
+        for name in ("trend_window", "drawdown_window", "theme_window"):
             v = getattr(self, name)
             if int(v) != v or v < 1:
                 raise ValueError(f"{name}={v!r} must be an integer >= 1 (bars)")
         for name in ("trend_width", "drawdown_width", "vix_width", "theme_width", "crisis_vol_width"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name}={getattr(self, name)!r} must be > 0")
+        if not self.persistence_halflife >= 0:
+            raise ValueError(f"persistence_halflife={self.persistence_halflife!r} must be >= 0 bars (0 = off)")
+
+    @staticmethod
+    def calibrate_crisis_vol(close: np.ndarray, vol_window: int = 20, quantile: float = 0.99) -> float:
+        """The ``quantile`` of the annualised ``vol_window``-bar realised vol of training closes ``close``.
+
+        The recipe behind the default ``crisis_vol`` (sp500 bars before 2007 give 0.41); use it on another
+        asset's training bars, never on a test window.
+        """
+        vol = realised_vol(_series("close", close, positive=True), vol_window)
+        vol = vol[np.isfinite(vol)]
+        if vol.size == 0:
+            raise ValueError(f"calibrate_crisis_vol needs more than {vol_window} training bars, got {len(close)}")
+        return float(np.quantile(vol, quantile))
+
+    def crisis(
+        self, stress: np.ndarray, drawdown: np.ndarray, vix: np.ndarray | None, vol: np.ndarray | None
+    ) -> np.ndarray:
+        """``P(crisis)`` ``(n,)``: noisy-OR of the vol-gated stress state, a deep drawdown and a high VIX."""
+        dd_crisis = _sigmoid((drawdown - self.drawdown_crisis) / self.drawdown_width)
+        vix_crisis = 0.0 if vix is None else _sigmoid((np.asarray(vix) - self.vix_crisis) / self.vix_width)
+        vol_gate = 1.0 if vol is None else _sigmoid((np.asarray(vol) - self.crisis_vol) / self.crisis_vol_width)
+        return 1.0 - (1.0 - stress * vol_gate) * (1.0 - dd_crisis) * (1.0 - vix_crisis)
+
+    def theme_leads(self, theme: np.ndarray, momentum: np.ndarray | None) -> np.ndarray:
+        """Evidence ``(n,)`` in [0, 1] that the theme leads: strong and ahead of the price momentum, same sign."""
+        m = 0.0 if momentum is None else np.asarray(momentum, dtype=np.float64)
+        th = np.asarray(theme, dtype=np.float64)
+        gap, w = th - m, self.theme_width
+        up = _sigmoid((th - self.theme_threshold) / w) * _sigmoid((gap - self.theme_lead) / w)
+        down = _sigmoid((-th - self.theme_threshold) / w) * _sigmoid((-gap - self.theme_lead) / w)
+        return np.clip(up + down, 0.0, 1.0)
+
+    def split(
+        self,
+        state_probs: np.ndarray,
+        trend_z: np.ndarray,
+        drawdown: np.ndarray,
+        theme: np.ndarray | None = None,
+        *,
+        vol: np.ndarray | None = None,
+        momentum: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """Unfiltered regime probabilities *given no crisis*, ``(n, 4)``: bull, bear, choppy, theme_driven.
+
+        Precedence (each stage takes its share of what the earlier ones left): defensive conditions (drawdown
+        beyond ``drawdown_bear``, or a falling price in the HMM stress state without a crisis-level vol) go to
+        bear_defensive; then a leading theme to theme_driven; then the trend ramps to bull_momentum (up),
+        bear_defensive (down) and choppy (neither). Rows sum to 1.
+        """
+        p = np.asarray(state_probs, dtype=np.float64)
+        vol_gate = 1.0 if vol is None else _sigmoid((np.asarray(vol) - self.crisis_vol) / self.crisis_vol_width)
+        up = _sigmoid((trend_z - self.trend_threshold) / self.trend_width)
+        down = _sigmoid((-trend_z - self.trend_threshold) / self.trend_width)
+        bearish = _sigmoid((drawdown - self.drawdown_bear) / self.drawdown_width)
+        falling = _sigmoid(-trend_z / self.trend_width)  # below the price of trend_window bars ago
+        defensive = 1.0 - (1.0 - bearish) * (1.0 - p[:, -1] * (1.0 - vol_gate) * falling)
+        lead = np.zeros(len(p)) if theme is None else self.theme_leads(theme, momentum)
+        rest = (1.0 - defensive) * (1.0 - lead)
+        out = np.column_stack([rest * up, defensive + rest * down, rest * (1.0 - up - down), (1.0 - defensive) * lead])
+        out = np.clip(out, 0.0, 1.0)
+        return out / out.sum(axis=1, keepdims=True)
+
+    def smooth(self, split: np.ndarray, prev: np.ndarray | None = None) -> np.ndarray:
+        """Causal exponential filter of ``split`` rows ``(n, 4)`` with ``persistence_halflife``.
+
+        ``prev`` is the filtered row before row 0 (``None``: start at row 0). Row ``t`` uses rows ``0..t`` only.
+        """
+        split = np.asarray(split, dtype=np.float64)
+        if self.persistence_halflife == 0 or len(split) == 0:
+            return split
+        a = 1.0 - 0.5 ** (1.0 / self.persistence_halflife)
+        out = np.empty_like(split)
+        acc = split[0] if prev is None else np.asarray(prev, dtype=np.float64)
+        for t in range(len(split)):
+            acc = acc + a * (split[t] - acc)
+            out[t] = acc
+        return out
 
     def apply(
         self,
@@ -155,42 +269,33 @@ class RegimeRules:
         theme: np.ndarray | None = None,
         *,
         vol: np.ndarray | None = None,
+        momentum: np.ndarray | None = None,
+        prev_split: np.ndarray | None = None,
     ) -> np.ndarray:
         """Regime probabilities, shape ``(n, 5)`` in :data:`REGIMES` order, each row summing to 1.
+
+        ``P(crisis)`` from :meth:`crisis`, the rest split by :meth:`split` filtered by :meth:`smooth`.
 
         Args:
             state_probs: ``(n, K)`` filtered HMM probabilities, state 0 calm ... state K-1 stress.
             trend_z: ``(n,)`` trend t-statistic; drawdown: ``(n,)`` in [0, 1).
             vix: ``(n,)`` VIX level or ``None``; theme: ``(n,)`` theme score in [-1, 1] or ``None``.
             vol: ``(n,)`` annualised realised vol gating the stress state (see ``crisis_vol``); ``None`` = no gate.
+            momentum: ``(n,)`` :func:`price_momentum` over ``theme_window`` bars; ``None`` = 0 (flat price).
+            prev_split: ``(4,)`` filtered split of the bar before row 0 (online use), ``None`` to start afresh.
         """
         p = np.asarray(state_probs, dtype=np.float64)
-        stress, calm = p[:, -1], p[:, 0]
-        mid_share = p[:, 1:-1].sum(axis=1) / np.maximum(1.0 - stress, 1e-12) if p.shape[1] > 2 else 0.0 * calm
-        dd_crisis = _sigmoid((drawdown - self.drawdown_crisis) / self.drawdown_width)
-        vix_crisis = 0.0 if vix is None else _sigmoid((vix - self.vix_crisis) / self.vix_width)
-        vol_gate = 1.0 if vol is None else _sigmoid((np.asarray(vol) - self.crisis_vol) / self.crisis_vol_width)
-        crisis = 1.0 - (1.0 - stress * vol_gate) * (1.0 - dd_crisis) * (1.0 - vix_crisis)
-        rest = 1.0 - crisis
-        theme_share = 0.0 if theme is None else _sigmoid((np.abs(theme) - self.theme_threshold) / self.theme_width)
-        themed = rest * theme_share
-        up = _sigmoid((trend_z - self.trend_threshold) / self.trend_width)
-        down = _sigmoid((-trend_z - self.trend_threshold) / self.trend_width)
-        bearish = _sigmoid((drawdown - self.drawdown_bear) / self.drawdown_width)
-        scores = np.column_stack(
-            [
-                up * (1.0 - bearish) * (1.0 - mid_share),
-                1.0 - (1.0 - down) * (1.0 - bearish),
-                (1.0 - up) * (1.0 - down) * (1.0 - bearish) + mid_share,
-            ]
-        )
-        total = scores.sum(axis=1, keepdims=True)
-        split = np.where(total > 0, scores / np.where(total > 0, total, 1.0), 1.0 / 3.0)
-        out = np.column_stack([split[:, 0], split[:, 1], split[:, 2], np.zeros_like(rest), np.zeros_like(rest)])
-        out[:, :3] *= (rest - themed)[:, None]
-        out[:, 3], out[:, 4] = crisis, themed
-        out = np.clip(out, 0.0, 1.0)
-        return out / out.sum(axis=1, keepdims=True)
+        crisis = np.broadcast_to(self.crisis(p[:, -1], drawdown, vix, vol), (len(p),))
+        split = self.smooth(self.split(p, trend_z, drawdown, theme, vol=vol, momentum=momentum), prev_split)
+        return combine_regimes(crisis, split)
+
+
+def combine_regimes(crisis: np.ndarray, split: np.ndarray) -> np.ndarray:
+    """``(n, 5)`` regime probabilities from ``P(crisis)`` ``(n,)`` and the no-crisis split ``(n, 4)``."""
+    crisis = np.clip(np.asarray(crisis, dtype=np.float64), 0.0, 1.0)
+    rest = (1.0 - crisis)[:, None] * split
+    out = np.column_stack([rest[:, 0], rest[:, 1], rest[:, 2], crisis, rest[:, 3]])
+    return out / out.sum(axis=1, keepdims=True)
 
 
 def regime_name(probs: np.ndarray) -> str | list[str]:
@@ -313,11 +418,20 @@ class RegimeDetector(BaseEstimator):
     * ``P(crisis) = 1 - (1 - p_stress s(vol; crisis_vol))(1 - s(dd; drawdown_crisis))(1 - s(vix; vix_crisis))``
       (noisy-OR). The stress state counts only with an absolutely high realised vol: it is the most volatile
       state of the fit window, which after a calm window is an ordinary correction.
-    * ``P(theme_driven) = (1 - P(crisis)) * s(|theme|; theme_threshold)`` (0 without a theme score).
-    * The rest is split in proportion to scores: bull ``up (1 - bear)(1 - m)``, bear ``1 - (1 - down)(1 -
-      bear)``, choppy ``(1 - up)(1 - down)(1 - bear) + m``, where ``up``/``down`` ramp on the trend
-      t-statistic (:func:`trend_and_drawdown`), ``bear`` ramps on the drawdown at ``drawdown_bear`` and
-      ``m`` is the share of the middle (neither calm nor stress) states among the non-stress states.
+    * The rest, ``1 - P(crisis)``, is split in order of precedence, each stage taking its share of what the
+      earlier ones left: (1) bear_defensive gets ``d = 1 - (1 - s(dd; drawdown_bear))(1 - p_stress (1 - s(vol;
+      crisis_vol)) f)``, ``f = s(-trend t-statistic; 0)``: a drawdown beyond a correction, or a falling price
+      in the stress state without a crisis-level vol (a falling market under stress is defensive, whatever the
+      theme says);
+      (2) theme_driven gets ``L``, the evidence that the theme *leads*: ``s(theme; theme_threshold)
+      s(theme - mom; theme_lead)`` plus the mirror image for a negative theme, where ``mom`` is
+      :func:`price_momentum` over ``theme_window`` bars, i.e. what the price alone says at the theme's horizon.
+      A theme that merely restates the trend (the default theme component *is* that momentum) never leads; a
+      theme strong while the price is flat or moving the other way does (0 without a theme score);
+      (3) the trend t-statistic (:func:`trend_and_drawdown`) ramps ``up``/``down`` give bull_momentum,
+      bear_defensive and choppy (neither). The HMM's middle states carry no label of their own.
+    * Persistence: the no-crisis split is passed through a causal exponential filter (half-life
+      ``persistence_halflife`` bars); ``P(crisis)`` is not filtered, so cash-only is never delayed.
 
     ``s(x; t) = sigmoid((x - t) / width)``. Confidence is ``1 - entropy / log(5)``.
 
@@ -569,7 +683,8 @@ class RegimeDetector(BaseEstimator):
         th = None if theme is None else np.clip(_series("theme", theme, len(close)), -1.0, 1.0)
         rules = self._rules()
         z, dd, vol = trend_and_drawdown(close, rules.trend_window, self.vol_window, rules.drawdown_window)
-        return rules.apply(self.filter(close, vix), z, dd, vix, th, vol=vol)
+        mom = None if th is None else price_momentum(close, rules.theme_window)
+        return rules.apply(self.filter(close, vix), z, dd, vix, th, vol=vol, momentum=mom)
 
     def regime_name(self, probs: np.ndarray) -> str | list[str]:
         """Most likely regime name(s) of ``probs`` (see :func:`regime_name`)."""
@@ -579,7 +694,7 @@ class RegimeDetector(BaseEstimator):
     def reset_filter(self) -> None:
         """Start the online filter afresh (prior probabilities, empty price history)."""
         self._check_fitted("reset_filter")
-        self._online: dict[str, Any] = {"alpha": self.prior_.copy(), "closes": [], "vix": []}
+        self._online: dict[str, Any] = {"alpha": self.prior_.copy(), "closes": [], "vix": [], "split": None}
 
     @property
     def filter_probs(self) -> np.ndarray:
@@ -610,7 +725,7 @@ class RegimeDetector(BaseEstimator):
         if has_vix:
             vix_t = float(_series("vix_t", [vix_t], positive=True)[0])
         rules = self._rules()
-        keep = max(self.vol_window, rules.trend_window, rules.drawdown_window) + 1
+        keep = max(self.vol_window, rules.trend_window, rules.drawdown_window, rules.theme_window) + 1
         st["closes"] = [*st["closes"], close_t][-keep:]
         st["vix"] = [*st["vix"], vix_t][-keep:]
         closes = np.array(st["closes"])
@@ -618,8 +733,12 @@ class RegimeDetector(BaseEstimator):
         self.step(self._features(closes, vix_buf)[-1])
         z, dd, vol = trend_and_drawdown(closes, rules.trend_window, self.vol_window, rules.drawdown_window)
         th = None if theme_t is None else np.clip(_series("theme_t", [theme_t]), -1.0, 1.0)
+        mom = None if th is None else price_momentum(closes, rules.theme_window)[-1:]
         vix_arr = np.array([vix_t]) if has_vix else None
-        return rules.apply(st["alpha"][None, :], z[-1:], dd[-1:], vix_arr, th, vol=vol[-1:])[0]
+        alpha = st["alpha"][None, :]
+        split = rules.smooth(rules.split(alpha, z[-1:], dd[-1:], th, vol=vol[-1:], momentum=mom), st["split"])
+        st["split"] = split[-1]
+        return combine_regimes(rules.crisis(alpha[:, -1], dd[-1:], vix_arr, vol[-1:]), split)[0]
 
     # ----------------------------------------------------------------------------------------- persistence
     def to_json(self) -> dict[str, Any]:
@@ -643,6 +762,7 @@ class RegimeDetector(BaseEstimator):
                 "alpha": st["alpha"].tolist(),
                 "closes": list(st["closes"]),
                 "vix": list(st["vix"]),
+                "split": None if st["split"] is None else np.asarray(st["split"]).tolist(),
             },
         }
 
@@ -670,6 +790,7 @@ class RegimeDetector(BaseEstimator):
             "alpha": np.array(fs["alpha"], dtype=np.float64),
             "closes": list(fs["closes"]),
             "vix": list(fs["vix"]),
+            "split": None if fs.get("split") is None else np.array(fs["split"], dtype=np.float64),
         }
         return det
 
@@ -691,12 +812,13 @@ class RegimeWrapper(gym.Wrapper):
 
     The detector is fitted on the ``fit_bars`` bars **before** the env's window
     (``env.unwrapped.window[0]``), never on the bars it labels; then the regime probabilities of the whole
-    series are computed once (filtered, causal) and indexed by the current bar ``env.unwrapped.bar``. After
-    every ``reset`` and ``step`` the wrapper calls ``env.unwrapped.set_regime(probs)`` (so a crisis means
-    cash only in the next decision), writes the probabilities into ``obs[OBS_LAYOUT.group_slice("tier2")]``
-    and sets ``info["regime"] = {"probs": {name: p}, "name": most likely name, "confidence": 1 - entropy /
-    log 5}``. The observation space is unchanged. The theme score is the env's theme component (0 before its
-    look-back); VIX is used when the data has it.
+    series are computed once (filtered, causal) and handed to the env's risk layer with
+    ``env.unwrapped.set_regime_path(probs)``: a crisis at a bar's close means cash only, both for the decision
+    taken there and for a trade already open (it exits at the next open). After every ``reset`` and ``step``
+    the wrapper writes the current bar's probabilities into ``obs[OBS_LAYOUT.group_slice("tier2")]`` and sets
+    ``info["regime"] = {"probs": {name: p}, "name": most likely name, "confidence": 1 - entropy / log 5}``.
+    The observation space is unchanged. The theme score is the env's theme component (0 before its look-back);
+    VIX is used when the data has it.
 
     Args:
         env: A :class:`~envs.trading_env.TradingEnv` (possibly wrapped).
@@ -719,7 +841,7 @@ class RegimeWrapper(gym.Wrapper):
         if int(fit_bars) != fit_bars or fit_bars < 1:
             raise ValueError(f"fit_bars={fit_bars!r} must be a positive integer (bars before the window)")
         base: Any = env.unwrapped  # a TradingEnv (duck-typed: checked below)
-        for attr in ("data", "window", "bar", "set_regime"):
+        for attr in ("data", "window", "bar", "set_regime_path"):
             if not hasattr(base, attr):
                 raise TypeError(f"env.unwrapped has no {attr!r}; RegimeWrapper needs a TradingEnv")
         data = base.data
@@ -738,6 +860,7 @@ class RegimeWrapper(gym.Wrapper):
         theme = np.nan_to_num(np.asarray(base.features.components[:, 0], dtype=np.float64), nan=0.0)
         self.probs = self.detector.regime_probs(data.close, data.vix, theme)
         """``(n, 5)`` regime probabilities of every bar of the data (filtered, causal)."""
+        base.set_regime_path(self.probs)
         self.confidence = np.asarray(regime_confidence(self.probs))
         self._slot = OBS_LAYOUT.group_slice("tier2")
         self._rows = self.probs.tolist()
@@ -747,8 +870,7 @@ class RegimeWrapper(gym.Wrapper):
     def _apply(self, obs: np.ndarray, info: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
         base: Any = self.env.unwrapped
         bar = base.bar
-        p = self._rows[bar]  # plain-Python rows of self.probs: this runs every step
-        base.set_regime(p)
+        p = self._rows[bar]  # plain-Python rows of self.probs: this runs every step (the env has them too)
         obs = np.array(obs, dtype=np.float32, copy=True)
         obs[self._slot] = p
         info = dict(info)

@@ -12,6 +12,11 @@ confusion matrix (the vol ordering is reported next to it). Reported per detecto
   (0 = same bar); switches whose regime ends before detection count as missed (``detection_rate``);
   ``median_delay_into_crisis_bars``: the same for switches into the crisis regime only.
 
+**Named labels** (the rules of :class:`agents.tier2.RegimeRules` on the first vol-window setting): the crisis
+label (argmax of the regime probabilities, which means cash only) against the true crisis regime:
+``label_crisis_recall`` (share of true crisis bars labelled crisis), ``label_false_alarm_rate`` (share of other
+bars labelled crisis), ``label_median_delay_into_crisis_bars`` and ``label_switches_per_252``.
+
 Settings: the default detector (``vol_window=20``), shorter vol windows, and ``vol_feature=False`` (the HMM on
 the one-bar return alone).
 
@@ -35,6 +40,7 @@ from scipy.optimize import linear_sum_assignment
 
 from agents.tier2 import RegimeDetector, forward_step
 from envs.features import log_returns
+from envs.layout import REGIMES
 from envs.synthetic import SyntheticMarket, SyntheticSample
 
 
@@ -123,6 +129,20 @@ def score(probs: np.ndarray, truth: np.ndarray, split: int, k: int, crisis: int)
     }
 
 
+def score_labels(probs: np.ndarray, truth: np.ndarray, split: int, crisis: int) -> dict[str, float]:
+    """Crisis label (argmax regime) against the true crisis regime on bars >= split; label switches per 252."""
+    label = probs[split:].argmax(axis=1)
+    pred = label == REGIMES.index("crisis")
+    is_crisis = truth[split:] == crisis
+    delays, _ = switch_delays(np.where(pred, crisis, -1), truth[split:], crisis)
+    return {
+        "label_crisis_recall": float(pred[is_crisis].mean()),
+        "label_false_alarm_rate": float(pred[~is_crisis].mean()),
+        "label_median_delay_into_crisis_bars": float(np.median(delays)) if delays else float("nan"),
+        "label_switches_per_252": float((label[1:] != label[:-1]).sum() * 252 / len(label)),
+    }
+
+
 def summarise(rows: list[dict]) -> dict[str, float]:
     """Pool the per-series scores."""
     delays = [d for r in rows for d in r["delays"]]
@@ -151,6 +171,7 @@ def run(cfg: BenchConfig) -> dict:
         settings["returns_only"] = {"vol_feature": False, "n_iter": 1000}  # EM on returns alone is slower
     per_setting: dict[str, list[dict]] = {name: [] for name in [*settings, "oracle"]}
     fit_seconds: list[float] = []
+    label_rows: list[dict[str, float]] = []
     failures: dict[str, int] = {}
     for seed in range(cfg.n_series):
         sample = market.generate(cfg.n_bars, seed=seed)
@@ -166,6 +187,8 @@ def run(cfg: BenchConfig) -> dict:
                 continue
             fit_seconds.append(time.perf_counter() - t0)
             per_setting[name].append(score(det.filter(close), sample.labels, split, k, crisis))
+            if name == f"vol_window={cfg.vol_windows[0]}":
+                label_rows.append(score_labels(det.regime_probs(close), sample.labels, split, crisis))
         per_setting["oracle"].append(score(oracle_filter(sample, market), sample.labels, split, k, crisis))
     return {
         "config": asdict(cfg),
@@ -173,6 +196,7 @@ def run(cfg: BenchConfig) -> dict:
         "mean_fit_seconds": float(np.mean(fit_seconds)),
         "fit_failures": failures,
         "results": {name: summarise(rows) for name, rows in per_setting.items()},
+        "labels": {key: float(np.nanmean([r[key] for r in label_rows])) for key in label_rows[0]} if label_rows else {},
     }
 
 
@@ -182,9 +206,16 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--n-series", type=int, default=BenchConfig.n_series)
     ap.add_argument("--n-bars", type=int, default=BenchConfig.n_bars)
     ap.add_argument("--vol-windows", type=int, nargs="+", default=list(BenchConfig.vol_windows))
+    ap.add_argument("--no-returns-only", action="store_true", help="skip the vol_feature=False setting")
     ap.add_argument("--out", default=BenchConfig.out)
     args = ap.parse_args(argv)
-    cfg = BenchConfig(n_series=args.n_series, n_bars=args.n_bars, vol_windows=tuple(args.vol_windows), out=args.out)
+    cfg = BenchConfig(
+        n_series=args.n_series,
+        n_bars=args.n_bars,
+        vol_windows=tuple(args.vol_windows),
+        returns_only=not args.no_returns_only,
+        out=args.out,
+    )
     t0 = time.perf_counter()
     res = run(cfg)
     res["wall_seconds"] = time.perf_counter() - t0
@@ -204,6 +235,10 @@ def main(argv: list[str] | None = None) -> dict:
             f"{s['detection_rate']:>8.2f}"
             f"{s['n_switches']:>7d}{s['vol_order_matches_share']:>9.2f}"
         )
+    print(
+        f"named labels ({cfg.vol_windows[0]}-bar vol, mean over series): "
+        + ", ".join(f"{key} {value:.3f}" for key, value in res["labels"].items())
+    )
     print(
         f"mean fit {res['mean_fit_seconds']:.2f} s; fit failures {res['fit_failures']}"
         f"; wall {res['wall_seconds']:.1f} s"
