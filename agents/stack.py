@@ -2,8 +2,11 @@
 
 One function builds one env for a split (train, val or test); one builds SB3 vectorised envs for training. The
 Tier 2 detector is fitted once per split on the ``tier2_fit_bars`` bars *before* that split's window (never on
-a bar it labels) and shared by the copies of the env; the Tier 1 bandit starts from its prior in every env copy
-and learns online from that copy's trades.
+a bar it labels) and shared by the copies of the env. The Tier 1 bandit starts every episode from its prior, in
+every split, and learns online from that episode's own closed trades (see :mod:`agents.tier1`): the weights at
+bar ``t`` depend only on trades closed by ``t``, whether the episode is a random-start training episode, the
+n-th validation pass of SB3's ``EvalCallback`` over the same env, or a backtest; and training and evaluation see
+the same distribution of weights in slots 15-18.
 
 Example:
     >>> cfg = StackConfig(data="sp500")                              # doctest: +SKIP
@@ -42,8 +45,6 @@ class TierConfig:
         tier2: HMM regime probabilities (slots 19-23) and the crisis rule; uniform 0.2 when off.
         tier1_gamma: Discount of the bandit's posteriors (1.0 = no forgetting).
         tier1_per_regime: Keep one set of posteriors per regime (uses Tier 2's regime when on).
-        tier1_draws: Monte-Carlo draws of the bandit's P(best) (standard error <= 0.5 / sqrt(draws)); each closed
-            trade costs about 0.15 us per draw, so training uses fewer than the library default of 2000.
         tier2_states: Hidden states of the Gaussian HMM.
         tier2_restarts: EM restarts when fitting the HMM.
         tier2_fit_bars: Bars before a window used to fit its detector.
@@ -53,7 +54,6 @@ class TierConfig:
     tier2: bool = True
     tier1_gamma: float = 0.97
     tier1_per_regime: bool = True
-    tier1_draws: int = 200
     tier2_states: int = 3
     tier2_restarts: int = 3
     tier2_fit_bars: int = 750
@@ -129,17 +129,17 @@ def fit_detector(cfg: StackConfig, data: MarketData, split: Split) -> RegimeDete
 
 
 def wrap(env: TradingEnv, cfg: StackConfig, detector: RegimeDetector | None, *, learn: bool = True) -> gym.Env:
-    """Put the enabled tiers around a base env (Tier 2 inside, Tier 1 outside: Tier 1 reads Tier 2's regime)."""
+    """Put the enabled tiers around a base env (Tier 2 inside, Tier 1 outside: Tier 1 reads Tier 2's regime).
+
+    The Tier 1 bandit restarts from its prior at every ``reset()`` (causal in every context; see
+    :class:`~agents.tier1.ComponentWeightWrapper`); ``learn=False`` keeps it at the prior.
+    """
     wrapped: gym.Env = env
     if cfg.tiers.tier2:
         wrapped = RegimeWrapper(wrapped, detector, fit_bars=cfg.tiers.tier2_fit_bars)
     if cfg.tiers.tier1:
-        bandit = ComponentBandit(
-            gamma=cfg.tiers.tier1_gamma,
-            n_draws=cfg.tiers.tier1_draws,
-            per_regime=cfg.tiers.tier1_per_regime and cfg.tiers.tier2,
-        )
-        wrapped = ComponentWeightWrapper(wrapped, bandit, learn=learn)
+        bandit = ComponentBandit(gamma=cfg.tiers.tier1_gamma, per_regime=cfg.tiers.tier1_per_regime and cfg.tiers.tier2)
+        wrapped = ComponentWeightWrapper(wrapped, bandit, learn=learn, reset_each_episode=True)
     return wrapped
 
 

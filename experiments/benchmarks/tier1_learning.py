@@ -4,7 +4,8 @@ Synthetic trades with known component edges. Each trade's net return is positive
 probability 1/2; component ``i``'s score has the sign of the return with probability ``p_i`` (its win rate)
 and a magnitude uniform in [0.05, 1], so every score gives evidence. After N trades we check whether the
 top-weighted component is the true best (strictly above the others) and record the weight on it. Every run
-uses the real :class:`agents.tier1.ComponentBandit` with its own seed.
+uses the real :class:`agents.tier1.ComponentBandit` on its own seeded trades (the weights themselves are a
+deterministic quadrature: no seed).
 
 Tasks:
     spread     win rates 0.40 / 0.50 / 0.60 / 0.70 (best: sentiment).
@@ -14,7 +15,7 @@ Tasks:
 
 Usage:
     .venv/bin/python -m experiments.benchmarks.tier1_learning [--runs 400] [--quick] [--out PATH]
-    (--quick: 50 runs and 500 Monte-Carlo draws, a smoke run of a few seconds)
+    (--quick: 50 runs, a smoke run of a few seconds)
 """
 
 from __future__ import annotations
@@ -38,8 +39,6 @@ class BenchConfig:
 
     runs: int = 400
     """Seeded runs per (task, gamma) setting."""
-    n_draws: int = 2000
-    """Monte-Carlo draws of the bandit's weight estimate (the library default)."""
     seed: int = 0
     """Root seed; run r of task t uses SeedSequence([seed, t, r])."""
     gammas: tuple[float, ...] = (0.97, 0.99, 1.0)
@@ -80,10 +79,9 @@ def run_task(
     top = np.zeros((cfg.runs, len(checkpoints)), dtype=bool)
     weight = np.zeros((cfg.runs, len(checkpoints)))
     for r in range(cfg.runs):
-        seq = np.random.SeedSequence([cfg.seed, task_id, r])
-        data_seed, bandit_seed = seq.spawn(2)
+        data_seed, _ = np.random.SeedSequence([cfg.seed, task_id, r]).spawn(2)  # the same trades as before
         scores, net_return = simulate_scores(np.random.default_rng(data_seed), rates)
-        bandit = ComponentBandit(gamma=gamma, n_draws=cfg.n_draws, seed=int(bandit_seed.generate_state(1)[0]))
+        bandit = ComponentBandit(gamma=gamma)
         done = 0
         for c, n in enumerate(checkpoints):
             for t in range(done, n):
@@ -107,14 +105,14 @@ def table(title: str, checkpoints: tuple[int, ...], rows: dict[str, dict[int, tu
 def parse_args() -> BenchConfig:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=BenchConfig.runs, help="seeded runs per setting (400)")
-    parser.add_argument("--quick", action="store_true", help="50 runs and 500 draws: a smoke run")
+    parser.add_argument("--quick", action="store_true", help="50 runs: a smoke run")
     parser.add_argument("--out", default=BenchConfig.out, help="JSON output path")
     parser.add_argument("--seed", type=int, default=BenchConfig.seed, help="root seed (0)")
     args = parser.parse_args()
     if args.runs < 1:
         parser.error(f"--runs={args.runs} must be >= 1")
     if args.quick:
-        return BenchConfig(runs=min(args.runs, 50), n_draws=500, seed=args.seed, out=args.out)
+        return BenchConfig(runs=min(args.runs, 50), seed=args.seed, out=args.out)
     return BenchConfig(runs=args.runs, seed=args.seed, out=args.out)
 
 
@@ -162,7 +160,7 @@ def main() -> None:
     start = time.perf_counter()
     cpu = platform.processor() or platform.machine()
     machine = f"{platform.platform()} | {cpu} | Python {platform.python_version()} | numpy {np.__version__}"
-    print(f"Tier 1 learning benchmark | runs={cfg.runs} n_draws={cfg.n_draws} seed={cfg.seed}")
+    print(f"Tier 1 learning benchmark | runs={cfg.runs} seed={cfg.seed} | weights: deterministic quadrature")
     print(f"gammas={cfg.gammas}; 0.97 is the library default")
     print("bandit: ComponentBandit defaults otherwise (prior (1, 1), shrink=0.1, floor=0.05, cap=0.7)")
     print(f"machine: {machine}")

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.tier1 import ComponentBandit, ComponentWeightWrapper, project_capped_simplex
+from agents.tier1 import ComponentBandit, ComponentWeightWrapper, prob_best, project_capped_simplex
 from envs.layout import COMPONENTS, OBS_LAYOUT, REGIMES
 
 TIER1 = OBS_LAYOUT.group_slice("tier1")
@@ -53,9 +53,7 @@ history = st.lists(
     per_regime=st.booleans(),
 )
 def test_weights_sum_to_one_within_floor_and_cap(trades, gamma, floor, cap, shrink, per_regime):
-    bandit = ComponentBandit(
-        gamma=gamma, floor=floor, cap=cap, shrink=shrink, per_regime=per_regime, n_draws=200, seed=1
-    )
+    bandit = ComponentBandit(gamma=gamma, floor=floor, cap=cap, shrink=shrink, per_regime=per_regime)
     for scores, ret, regime in trades:
         bandit.update(scores, ret, regime)
     for regime in (None, *REGIMES):
@@ -92,7 +90,7 @@ def test_projection_matches_hand_worked_values():
 
 # ---------------------------------------------------------------------------------------------- learning
 def test_uniform_before_data_and_under_equal_posteriors():
-    bandit = ComponentBandit(seed=3)
+    bandit = ComponentBandit()
     assert bandit.weights().tolist() == [0.25] * 4
     for ret in (0.02, -0.01, 0.03):  # every component right every time: posteriors stay equal
         bandit.update(np.full(4, np.sign(ret) * 0.5), ret)
@@ -103,7 +101,7 @@ def test_uniform_before_data_and_under_equal_posteriors():
 
 def test_weight_moves_toward_the_component_that_is_always_right():
     rng = np.random.default_rng(0)
-    bandit = ComponentBandit(seed=0)
+    bandit = ComponentBandit()
     ai = COMPONENTS.index("ai")
     start = bandit.weights()[ai]
     path = []
@@ -118,7 +116,7 @@ def test_weight_moves_toward_the_component_that_is_always_right():
 
 def _trades_to_overtake(gamma: float, seed: int) -> int:
     rng = np.random.default_rng(seed)
-    bandit = ComponentBandit(gamma=gamma, n_draws=500, seed=seed)
+    bandit = ComponentBandit(gamma=gamma)
     _feed(bandit, 100, 0, rng)
     for t in range(1, 400):
         _feed(bandit, 1, 3, rng)
@@ -149,7 +147,7 @@ def test_gamma_one_is_plain_counting_and_decay_goes_toward_the_prior():
 
 def test_per_regime_posteriors_are_separate():
     rng = np.random.default_rng(5)
-    bandit = ComponentBandit(per_regime=True, seed=5)
+    bandit = ComponentBandit(per_regime=True)
     _feed(bandit, 60, 0, rng, regime="crisis")
     _feed(bandit, 40, 2, rng, regime="bull_momentum")
     assert int(np.argmax(bandit.weights("crisis"))) == 0
@@ -164,7 +162,7 @@ def test_per_regime_posteriors_are_separate():
     assert set(stats) == {*REGIMES, "pooled"}
     assert bandit.n_trades_.tolist() == [40, 0, 0, 60, 0, 100]
     # with per_regime off the regime rows are still kept but weights use the pool
-    pooled = ComponentBandit(per_regime=False, seed=5)
+    pooled = ComponentBandit(per_regime=False)
     _feed(pooled, 30, 0, np.random.default_rng(5), regime="crisis")
     assert pooled.regime_stats()["crisis"]["theme"]["n_effective"] > 0
     np.testing.assert_array_equal(pooled.weights("crisis"), pooled.weights("choppy"))
@@ -191,7 +189,6 @@ def test_near_zero_scores_and_flat_trades_are_skipped():
         ({"cap": 0.2}, "cap=0.2"),
         ({"cap": 1.2}, "cap=1.2"),
         ({"prior": (0.0, 1.0)}, "prior="),
-        ({"n_draws": 0}, "n_draws=0"),
         ({"shrink": 2.0}, "shrink=2.0"),
     ],
 )
@@ -226,41 +223,113 @@ def test_update_from_trade_reads_the_trade_record():
     assert a.n_trades_[REGIMES.index("choppy")] == 1 and a.n_trades_[-1] == 2
 
 
+# ---------------------------------------------------------------------------------------------- P(best)
+def _posterior_after(n: int, gamma: float, rates: tuple[float, ...], seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    bandit = ComponentBandit(gamma=gamma)
+    for _ in range(n):
+        ret = float(rng.choice([-0.01, 0.01]))
+        agree = rng.random(4) < np.array(rates)
+        bandit.update(np.where(agree, 1.0, -1.0) * np.sign(ret) * rng.uniform(0.05, 1.0, 4), ret)
+    return bandit.alpha_[-1].copy(), bandit.beta_[-1].copy()
+
+
+def test_prob_best_matches_exact_values():
+    assert prob_best([1.0] * 4, [1.0] * 4).tolist() == [0.25] * 4
+    assert prob_best([7.3] * 4, [2.1] * 4).tolist() == [0.25] * 4
+    # Beta(2, 1), U, U, Beta(1, 2): P = int 2x * x * x * (2x - x^2) dx = 7/15, and so on
+    np.testing.assert_allclose(prob_best([2, 1, 1, 1], [1, 1, 1, 2]), [7 / 15, 7 / 30, 7 / 30, 1 / 15], atol=1e-9)
+    for a in (0.5, 3.0, 40.0):  # P(Beta(a, 1) > U) = E[Beta(a, 1)] = a / (a + 1)
+        np.testing.assert_allclose(prob_best([a, 1.0], [1.0, 1.0]), [a / (a + 1), 1 / (a + 1)], atol=1e-9)
+    p = prob_best([60, 60, 5, 1], [5, 5, 60, 1])  # two identical peaked posteriors share exactly
+    assert p[0] == p[1]
+
+
+@pytest.mark.parametrize(
+    ("alpha", "beta"),
+    [
+        ([60.0, 40.0, 30.0, 20.0], [5.0, 20.0, 30.0, 40.0]),
+        ([60.0, 55.0, 1.0, 1.0], [5.0, 6.0, 1.0, 1.0]),  # two peaked near 0.92 and two at the prior
+        ([1.5, 1.0, 1.2, 1.0], [1.0, 1.3, 1.0, 1.0]),  # near the prior (1, 1)
+        ([0.5, 0.5, 0.5, 0.5], [0.5, 0.5, 1.5, 0.5]),  # Jeffreys prior: end singularities of the densities
+        _posterior_after(100, 1.0, (0.62, 0.55, 0.60, 0.45), seed=1),  # gamma = 1 after 100 trades
+        _posterior_after(400, 1.0, (0.70, 0.68, 0.50, 0.40), seed=2),  # gamma = 1 after 400 trades: peaked
+        _posterior_after(300, 0.97, (0.60, 0.55, 0.50, 0.45), seed=3),  # the default discount
+    ],
+)
+def test_prob_best_matches_a_large_monte_carlo(alpha, beta):
+    p = prob_best(alpha, beta)
+    rng = np.random.default_rng(0)
+    n = 1_000_000  # standard error <= 0.5 / sqrt(n) = 5e-4
+    draws = rng.beta(np.asarray(alpha), np.asarray(beta), size=(n, 4))
+    mc = np.bincount(np.argmax(draws, axis=1), minlength=4) / n
+    assert np.abs(p - mc).max() < 2e-3
+    assert p.min() >= 0.0 and abs(p.sum() - 1.0) < 1e-12
+
+
+def test_prob_best_is_deterministic_and_validates_its_input():
+    alpha, beta = _posterior_after(150, 0.97, (0.6, 0.5, 0.55, 0.4), seed=4)
+    np.testing.assert_array_equal(prob_best(alpha, beta), prob_best(alpha.tolist(), beta.tolist()))
+    with pytest.raises(ValueError, match="alpha="):
+        prob_best([1.0, 0.0], [1.0, 1.0])
+    with pytest.raises(ValueError, match="same length"):
+        prob_best([1.0, 2.0, 3.0], [1.0, 1.0])
+
+
 # ---------------------------------------------------------------------------------------------- state
-def _history_bandit(seed: int, **kwargs: Any) -> ComponentBandit:
+def _history_bandit(weights_every_trade: bool = True, **kwargs: Any) -> ComponentBandit:
     rng = np.random.default_rng(11)
-    bandit = ComponentBandit(seed=seed, per_regime=True, **kwargs)
+    bandit = ComponentBandit(per_regime=True, **kwargs)
     for i in range(30):
         _feed(bandit, 1, i % 3, rng, regime=REGIMES[i % 5])
-        bandit.weights(REGIMES[i % 5])
+        if weights_every_trade:
+            bandit.weights(REGIMES[i % 5])
     return bandit
 
 
-def test_same_seed_same_weights_and_other_seed_other_draws():
-    a, b, c = _history_bandit(7), _history_bandit(7), _history_bandit(8)
+def test_weights_are_a_function_of_the_history_alone():
+    a, b = _history_bandit(), _history_bandit(weights_every_trade=False)  # asked for weights or not in between
     for regime in (None, *REGIMES):
         np.testing.assert_array_equal(a.weights(regime), b.weights(regime))
-    assert not np.array_equal(a.weights(None), c.weights(None))
-    np.testing.assert_array_equal(a.weights(None), a.weights(None))  # cached until the next update
+    np.testing.assert_array_equal(a.weights(None), a.weights(None))
+    with pytest.warns(FutureWarning, match="seed=3"):
+        seeded = ComponentBandit(seed=3)  # deprecated: there are no random draws to seed
+    assert "seed" not in seeded.get_params()
+
+
+def test_snapshot_and_restore_bring_back_the_state_and_its_weights():
+    bandit = _history_bandit()
+    snap = bandit.snapshot()
+    before = {r: bandit.weights(r) for r in (None, *REGIMES)}
+    _feed(bandit, 20, 3, np.random.default_rng(1), regime="crisis")
+    assert not np.array_equal(bandit.weights("crisis"), before["crisis"])
+    bandit.restore(snap)
+    for regime, w in before.items():
+        np.testing.assert_array_equal(bandit.weights(regime), w)
+    np.testing.assert_array_equal(bandit.n_trades_, snap.n_trades)
+    with pytest.raises(TypeError, match="BanditSnapshot"):
+        bandit.restore({"alpha": 1})
 
 
 def test_json_round_trip_is_exact(tmp_path):
-    original = _history_bandit(4, gamma=0.9, prior=(2.0, 1.5), n_draws=300)
+    original = _history_bandit(gamma=0.9, prior=(2.0, 1.5))
     record = json.loads(json.dumps(original.to_json()))
     loaded = ComponentBandit.from_json(record)
     from_file = ComponentBandit.load(original.save(tmp_path / "sub" / "tier1.json"))
-    assert loaded.get_params() == original.get_params()
+    assert record["version"] == 2 and loaded.get_params() == original.get_params()
     for other in (loaded, from_file):
         np.testing.assert_array_equal(other.alpha_, original.alpha_)
         for regime in (None, *REGIMES):
             np.testing.assert_array_equal(other.weights(regime), original.weights(regime))
-    rng_a, rng_b = np.random.default_rng(9), np.random.default_rng(9)
-    _feed(original, 5, 1, rng_a, regime="crisis")
-    _feed(loaded, 5, 1, rng_b, regime="crisis")
-    for regime in ("crisis", None):  # fresh Monte-Carlo draws after the update: the generator state matched
+    _feed(original, 5, 1, np.random.default_rng(9), regime="crisis")
+    _feed(loaded, 5, 1, np.random.default_rng(9), regime="crisis")
+    for regime in ("crisis", None):
         np.testing.assert_array_equal(loaded.weights(regime), original.weights(regime))
     with pytest.raises(ValueError, match="version"):
         ComponentBandit.from_json({**record, "version": 99})
+    old = {**record, "version": 1, "rng_state": {}, "params": {**record["params"], "n_draws": 2000, "seed": 0}}
+    with pytest.raises(ValueError, match=r"version 1 .*no longer read.*drop 'n_draws'"):
+        ComponentBandit.from_json(old)
 
 
 # ---------------------------------------------------------------------------------------------- wrapper
@@ -306,7 +375,7 @@ class FakeTradingEnv(gym.Env):
 
 
 def test_wrapper_learns_and_writes_weights_into_slots_and_info():
-    env = ComponentWeightWrapper(FakeTradingEnv(), ComponentBandit(seed=0))
+    env = ComponentWeightWrapper(FakeTradingEnv(), ComponentBandit())
     assert env.observation_space == FakeTradingEnv().observation_space
     obs, info = env.reset(seed=0)
     assert info["weights"] == dict.fromkeys(COMPONENTS, 0.25)
@@ -317,13 +386,45 @@ def test_wrapper_learns_and_writes_weights_into_slots_and_info():
     np.testing.assert_array_equal(obs[TIER1], np.array(list(info["weights"].values()), dtype=np.float32))
     assert max(info["weights"], key=info["weights"].get) == "theme"
     assert info["weights"]["theme"] > 0.5
-    obs, info = env.reset(seed=1)  # the bandit keeps what it learned across episodes
+    obs, info = env.reset(seed=1)  # every episode starts again from the prior
+    assert env.bandit.n_trades_[-1] == 0
+    assert info["weights"] == dict.fromkeys(COMPONENTS, 0.25) and obs[TIER1].tolist() == [0.25] * 4
+
+
+def _weights_path(env: ComponentWeightWrapper, seed: int) -> list[list[float]]:
+    obs, _ = env.reset(seed=seed)
+    path = [obs[TIER1].tolist()]
+    for _ in range(40):
+        obs, *_ = env.step(env.action_space.sample())
+        path.append(obs[TIER1].tolist())
+    return path
+
+
+def test_every_episode_starts_from_the_bandit_passed_in_which_is_never_modified():
+    start = ComponentBandit(per_regime=True)
+    _feed(start, 30, 2, np.random.default_rng(3))  # learned on earlier data: ai was right
+    alpha = start.alpha_.copy()
+    env = ComponentWeightWrapper(FakeTradingEnv(), start)
+    first, second = _weights_path(env, seed=0), _weights_path(env, seed=0)
+    assert first == second  # a second pass repeats the first exactly
+    assert first[0] == start.weights().astype(np.float32).tolist() and first[0][2] > 0.5
+    assert first[-1][0] > first[0][0]  # ... and learns within the episode (theme is right in FakeTradingEnv)
+    np.testing.assert_array_equal(start.alpha_, alpha)
+    assert env.bandit is not start
+
+
+def test_opting_out_keeps_learning_across_episodes():
+    env = ComponentWeightWrapper(FakeTradingEnv(), ComponentBandit(), reset_each_episode=False)
+    first = _weights_path(env, seed=0)
+    obs, info = env.reset(seed=1)
     assert env.bandit.n_trades_[-1] == 20
-    assert obs[TIER1][0] == pytest.approx(info["weights"]["theme"]) and obs[TIER1][0] > 0.5
+    assert obs[TIER1].tolist() == first[-1] and info["weights"]["theme"] > 0.5
+    second = _weights_path(env, seed=0)
+    assert second != first and env.bandit.n_trades_[-1] == 40
 
 
 def test_wrapper_uses_the_regime_from_info():
-    bandit = ComponentBandit(per_regime=True, seed=2)
+    bandit = ComponentBandit(per_regime=True)
     rng = np.random.default_rng(2)
     _feed(bandit, 50, 3, rng, regime="theme_driven")  # sentiment right in theme_driven
     env = ComponentWeightWrapper(FakeTradingEnv(regime="theme_driven"), bandit)
@@ -334,7 +435,8 @@ def test_wrapper_uses_the_regime_from_info():
     np.testing.assert_allclose(list(info["weights"].values()), bandit.weights(None))
     for _ in range(10):
         blind.step(blind.action_space.sample())
-    assert bandit.n_trades_[REGIMES.index("crisis")] == 5  # the trade's own regime still labels the update
+    assert blind.bandit.n_trades_[REGIMES.index("crisis")] == 5  # the trade's own regime still labels the update
+    assert bandit.n_trades_[REGIMES.index("crisis")] == 0  # the wrapper learns on its own copy
 
 
 def test_wrapper_validates_its_arguments():
@@ -344,6 +446,8 @@ def test_wrapper_validates_its_arguments():
         ComponentWeightWrapper("TradingEnv-v0")
     with pytest.raises(TypeError, match="int"):
         ComponentWeightWrapper(FakeTradingEnv(), per_regime_from_info=1)
+    with pytest.raises(TypeError, match="reset_each_episode must be a bool"):
+        ComponentWeightWrapper(FakeTradingEnv(), reset_each_episode="yes")
     small = FakeTradingEnv()
     small.observation_space = gym.spaces.Box(-1.0, 1.0, (5,), dtype=np.float32)
     with pytest.raises(ValueError, match="27"):
@@ -351,16 +455,16 @@ def test_wrapper_validates_its_arguments():
 
 
 def _check_both(make_env: Any) -> None:
-    """Gymnasium's checker on a frozen wrapper (a learning one is, by design, not step-deterministic across
-    resets), SB3's on a learning one; every warning is an error except gymnasium's note about wrappers."""
+    """Both checkers on a learning wrapper (step-deterministic across resets: every episode starts from the same
+    state); every warning is an error except gymnasium's note about wrappers."""
     from gymnasium.utils.env_checker import check_env as gym_check_env
     from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         warnings.filterwarnings("ignore", message=".*different from the unwrapped version")
-        gym_check_env(ComponentWeightWrapper(make_env(), ComponentBandit(seed=0), learn=False), skip_render_check=True)
-        sb3_check_env(ComponentWeightWrapper(make_env(), ComponentBandit(seed=0)), warn=True)
+        gym_check_env(ComponentWeightWrapper(make_env(), ComponentBandit()), skip_render_check=True)
+        sb3_check_env(ComponentWeightWrapper(make_env(), ComponentBandit()), warn=True)
 
 
 def test_wrapper_passes_both_env_checkers_on_the_fake_env():
@@ -368,12 +472,11 @@ def test_wrapper_passes_both_env_checkers_on_the_fake_env():
 
 
 def test_frozen_wrapper_writes_weights_but_does_not_learn():
-    bandit = ComponentBandit(seed=0)
-    env = ComponentWeightWrapper(FakeTradingEnv(), bandit, learn=False)
+    env = ComponentWeightWrapper(FakeTradingEnv(), ComponentBandit(), learn=False)
     env.reset(seed=0)
     for _ in range(10):
         _, _, _, _, info = env.step(env.action_space.sample())
-    assert bandit.n_trades_[-1] == 0
+    assert env.bandit.n_trades_[-1] == 0
     assert info["weights"] == dict.fromkeys(COMPONENTS, 0.25)
 
 
@@ -387,7 +490,7 @@ def _real_env() -> gym.Env:
 
 def test_wrapper_on_the_real_trading_env():
     base = _real_env()
-    env = ComponentWeightWrapper(base, ComponentBandit(seed=0))
+    env = ComponentWeightWrapper(base, ComponentBandit())
     assert env.observation_space == base.observation_space and env.observation_space.shape == (27,)
     obs, info = env.reset(seed=0)
     assert obs.shape == (27,) and obs[TIER1].tolist() == [0.25] * 4

@@ -217,7 +217,7 @@ def test_composite_score_rule_never_trades_when_crisis_dominates(sp500) -> None:
 def test_composite_score_rule_on_the_tier1_tier2_stack(sp500) -> None:
     env = TradingEnv(sp500, window=(2600, 3000), costs=COSTS)
     stack = ComponentWeightWrapper(
-        RegimeWrapper(env, RegimeDetector(n_restarts=2), fit_bars=300), ComponentBandit(per_regime=True, seed=0)
+        RegimeWrapper(env, RegimeDetector(n_restarts=2), fit_bars=300), ComponentBandit(per_regime=True)
     )
     result = run_backtest(stack, CompositeScoreRule(env.action_map), n_boot=20)
     t = result.trades
