@@ -30,13 +30,15 @@ test-slow: setup
 run: setup
 	$(BIN)/tradebrain quickstart
 
-# Benchmarks print their settings and results and write JSON under runs/bench/ (about 10 minutes in all).
+# Benchmarks print their settings and results and write JSON under runs/bench/ (about 35 minutes in all).
 bench: setup
 	$(BIN)/python -m experiments.benchmarks.env_throughput --out runs/bench/env_throughput.json
 	$(BIN)/python -m experiments.benchmarks.ppo_overhead --out runs/bench/ppo_overhead_sb3.json
 	$(BIN)/python -m experiments.benchmarks.ppo_overhead --ppo quickstart --out runs/bench/ppo_overhead_quickstart.json
 	$(BIN)/python -m experiments.benchmarks.tier1_learning --out runs/bench/tier1_learning.json
 	$(BIN)/python -m experiments.benchmarks.tier2_regimes --out runs/bench/tier2_regimes.json
+	$(BIN)/python -m experiments.benchmarks.regime_report --out runs/bench/regime_report.json --png runs/bench/regime_report.png
+	$(BIN)/python -m experiments.benchmarks.quickstart_seeds --out runs/bench/quickstart_seeds.json
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -55,7 +55,7 @@ from agents.tier1_quadrature import prob_best as prob_best  # re-exported: part 
 from agents.tier1_quadrature import prob_best_list, project_list
 from agents.tier1_quadrature import project_capped_simplex as project_capped_simplex
 from envs.layout import COMPONENTS, OBS_LAYOUT, REGIMES
-from envs.records import Record
+from envs.records import Info, Record
 
 logger = logging.getLogger(__name__)
 
@@ -557,12 +557,12 @@ class ComponentWeightWrapper(gym.Wrapper):
         if self.reset_each_episode:
             self.bandit.restore(self.start_state)
         obs, info = self.env.reset(seed=seed, options=options)
-        info = dict(info)
+        info = Info(info)
         return self._write(obs, info, new_episode=True), info
 
     def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
-        info = dict(info)
+        info = Info(info)
         trade = info.get("trade")
         if trade is not None and self.learn:
             if not isinstance(trade, Mapping):

@@ -26,7 +26,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError
 
 from envs.features import lag_log_return, log_returns, realised_vol
 from envs.layout import OBS_LAYOUT, REGIMES
-from envs.records import Record
+from envs.records import Info, Record
 
 logger = logging.getLogger(__name__)
 
@@ -873,7 +873,7 @@ class RegimeWrapper(gym.Wrapper):
         p = self._rows[bar]  # plain-Python rows of self.probs: this runs every step (the env has them too)
         obs = np.array(obs, dtype=np.float32, copy=True)
         obs[self._slot] = p
-        info = dict(info)
+        info = Info(info)
         info["regime"] = Record(
             probs=Record(zip(REGIMES, p, strict=True)), name=self._names[bar], confidence=self._confidence_rows[bar]
         )

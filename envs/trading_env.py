@@ -15,7 +15,7 @@ import pandas as pd
 from envs.data import DataError, MarketData, load
 from envs.features import compute_features
 from envs.layout import COMPONENTS, OBS_LAYOUT, REGIMES, ActionMap, TradeParams
-from envs.records import Record
+from envs.records import Info, Record
 from envs.reward import DifferentialSharpe, RewardConfig, step_penalty
 from envs.risk import Breaker, RiskLimits, RiskManager, check_number
 
@@ -466,11 +466,13 @@ class TradingEnv(gym.Env):
         if trade is not None:
             info["trade"] = trade
         if len(risk.events) > n_events:
-            info["breaker_events"] = [asdict(e) for e in risk.events[n_events:]]
+            info["breaker_events"] = tuple(Record(asdict(e)) for e in risk.events[n_events:])
         terminated = risk.state is Breaker.HALTED
         truncated = not terminated and self.bar >= self._end
         if terminated or truncated:
-            info["episode_equity"] = self.equity_curve[self._start : self.bar + 1].copy()
+            equity = self.equity_curve[self._start : self.bar + 1].copy()
+            equity.flags.writeable = False  # info values are immutable (envs.records.Info)
+            info["episode_equity"] = equity
             info["episode_start"] = self._start
         self._set_bar_regime()
         return self._observation(), float(reward), terminated, truncated, info
@@ -603,11 +605,11 @@ class TradingEnv(gym.Env):
         ]
         return np.array(values, dtype=np.float32)
 
-    def _info(self) -> dict[str, Any]:
-        return {
-            "bar": self.bar,
-            "time": self._dates[self.bar],
-            "equity": self.account.equity,
-            "drawdown": self.risk.drawdown,
-            "breaker": self.risk.state.name,
-        }
+    def _info(self) -> Info:
+        return Info(
+            bar=self.bar,
+            time=self._dates[self.bar],
+            equity=self.account.equity,
+            drawdown=self.risk.drawdown,
+            breaker=self.risk.state.name,
+        )

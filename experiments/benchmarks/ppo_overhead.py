@@ -4,7 +4,9 @@ Both runs use the same PPOConfig, the same number of DummyVecEnv copies with a V
 the same seed and the same number of steps, in one process, alternating (trivial, stack, trivial, stack, ...)
 so drifts in machine load hit both. The trivial env has the same spaces (Box(27) observations, Box(4)
 actions), returns zeros and ends every 252 steps: what is left is PPO's own cost. The stack's share of
-training time is ``1 - steps_per_s(stack) / steps_per_s(trivial)``.
+training time is ``1 - steps_per_s(stack) / steps_per_s(trivial)``, by wall-clock medians and, more robust on a
+shared machine, per (trivial, stack) pair by the process's CPU time (one torch thread, pinned to one core), with
+the median over pairs.
 
 Usage::
 
@@ -62,13 +64,14 @@ class TrivialEnv(gym.Env):
         return self._obs.copy(), 0.0, False, self._t >= 252, {}
 
 
-def _time(venv: Any, cfg: PPOConfig, steps: int, seed: int) -> float:
+def _time(venv: Any, cfg: PPOConfig, steps: int, seed: int) -> tuple[float, float]:
+    """Steps per second of ``model.learn(steps)``: by wall-clock time and by this process's CPU time."""
     model = make_ppo(cfg, venv, seed=seed)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     model.learn(steps)
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     venv.close()
-    return steps / seconds
+    return steps / seconds, steps / cpu
 
 
 def main() -> None:
@@ -86,12 +89,18 @@ def main() -> None:
     torch.set_num_threads(1)
     cfg = PPO_SETTINGS[args.ppo]
     stack = StackConfig(tiers=TierConfig(tier1=not args.no_tiers, tier2=not args.no_tiers))
-    trivial_sps, stack_sps = [], []
+    trivial_sps, stack_sps, trivial_cpu, stack_cpu = [], [], [], []
     for k in range(args.repeats):
         trivial = VecMonitor(DummyVecEnv([TrivialEnv for _ in range(args.n_envs)]))
-        trivial_sps.append(_time(trivial, cfg, args.steps, args.seed + k))
-        stack_sps.append(_time(make_vec_env(stack, args.n_envs, args.seed + k), cfg, args.steps, args.seed + k))
+        wall, cpu = _time(trivial, cfg, args.steps, args.seed + k)
+        trivial_sps.append(wall)
+        trivial_cpu.append(cpu)
+        wall, cpu = _time(make_vec_env(stack, args.n_envs, args.seed + k), cfg, args.steps, args.seed + k)
+        stack_sps.append(wall)
+        stack_cpu.append(cpu)
     t, s = float(np.median(trivial_sps)), float(np.median(stack_sps))
+    # CPU time of this single-threaded, pinned process: other load on the machine does not count in it.
+    cpu_shares = [1.0 - sc / tc for sc, tc in zip(stack_cpu, trivial_cpu, strict=True)]
     result = {
         "benchmark": "ppo_overhead",
         "settings": {
@@ -117,6 +126,10 @@ def main() -> None:
         "median_trivial_steps_per_second": round(t),
         "median_stack_steps_per_second": round(s),
         "stack_share_of_training_time": round(1.0 - s / t, 4),
+        "trivial_steps_per_cpu_second": [round(x) for x in trivial_cpu],
+        "stack_steps_per_cpu_second": [round(x) for x in stack_cpu],
+        "stack_share_of_cpu_time_per_pair": [round(x, 4) for x in cpu_shares],
+        "median_stack_share_of_cpu_time": round(float(np.median(cpu_shares)), 4),
         "target_share": 0.15,
     }
     print(json.dumps(result, indent=2, default=str))
