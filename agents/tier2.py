@@ -196,13 +196,17 @@ class RegimeRules:
             raise ValueError(f"calibrate_crisis_vol needs more than {vol_window} training bars, got {len(close)}")
         return float(np.quantile(vol, quantile))
 
+    def vol_gate(self, vol: np.ndarray | None) -> np.ndarray | float:
+        """Evidence ``(n,)`` in [0, 1] that realised vol is at crisis level (1 when no vol is given)."""
+        return 1.0 if vol is None else _sigmoid((np.asarray(vol) - self.crisis_vol) / self.crisis_vol_width)
+
     def crisis(
         self, stress: np.ndarray, drawdown: np.ndarray, vix: np.ndarray | None, vol: np.ndarray | None
     ) -> np.ndarray:
         """``P(crisis)`` ``(n,)``: noisy-OR of the vol-gated stress state, a deep drawdown and a high VIX."""
         dd_crisis = _sigmoid((drawdown - self.drawdown_crisis) / self.drawdown_width)
         vix_crisis = 0.0 if vix is None else _sigmoid((np.asarray(vix) - self.vix_crisis) / self.vix_width)
-        vol_gate = 1.0 if vol is None else _sigmoid((np.asarray(vol) - self.crisis_vol) / self.crisis_vol_width)
+        vol_gate = self.vol_gate(vol)
         return 1.0 - (1.0 - stress * vol_gate) * (1.0 - dd_crisis) * (1.0 - vix_crisis)
 
     def theme_leads(self, theme: np.ndarray, momentum: np.ndarray | None) -> np.ndarray:
@@ -232,7 +236,7 @@ class RegimeRules:
         bear_defensive (down) and choppy (neither). Rows sum to 1.
         """
         p = np.asarray(state_probs, dtype=np.float64)
-        vol_gate = 1.0 if vol is None else _sigmoid((np.asarray(vol) - self.crisis_vol) / self.crisis_vol_width)
+        vol_gate = self.vol_gate(vol)
         up = _sigmoid((trend_z - self.trend_threshold) / self.trend_width)
         down = _sigmoid((-trend_z - self.trend_threshold) / self.trend_width)
         bearish = _sigmoid((drawdown - self.drawdown_bear) / self.drawdown_width)

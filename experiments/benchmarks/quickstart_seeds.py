@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -81,6 +82,13 @@ def main() -> None:
     parser.add_argument("--runs-dir", default="runs/bench/quickstart_seeds")
     parser.add_argument("--out", default=None, help="also write the result as JSON here")
     args = parser.parse_args()
+    from experiments.config import ConfigError, load_config
+
+    try:  # a bad override fails here, in one line, before any process starts
+        load_config("quickstart", overrides=[*args.set, f"runs_dir={args.runs_dir}"])
+    except ConfigError as exc:
+        print(f"quickstart_seeds: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     jobs = [(s, "") for s in args.seeds]
     if args.repeat_seed >= 0:
         jobs.append((args.repeat_seed, "-repeat"))

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from agents.tier2 import RegimeDetector
-from envs.data import MarketData, load
+from envs.data import DataError, MarketData, load
 from envs.features import compute_features
 from envs.layout import REGIMES
 
@@ -165,7 +166,11 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"before each year, n_states={cfg.n_states} n_restarts={cfg.n_restarts}; filtered argmax labels")
     print(f"machine: {machine}\n")
     t0 = time.perf_counter()
-    res, labels, table, data = run(cfg)
+    try:
+        res, labels, table, data = run(cfg)
+    except (DataError, ValueError) as exc:  # a bad --data or year range: one line, exit code 2
+        print(f"regime_report: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
     res["machine"], res["wall_seconds"] = machine, time.perf_counter() - t0
     print(f"{'year':<6}" + "".join(f"{SHORT[r]:>8}" for r in REGIMES) + f"{'switches':>10}")
     for year, row in table.iterrows():
