@@ -28,11 +28,11 @@ from typing import Any
 
 from agents.stack import fit_detector, make_env
 from envs.data import load
-from experiments.backtest import BacktestResult, SB3Policy, decode_metrics, run_backtest
+from experiments.backtest import BacktestResult, decode_metrics, run_backtest
 from experiments.baselines import buy_and_hold_full, make_baselines
 from experiments.config import RunConfig, to_yaml
 from experiments.report import write_report
-from experiments.train import EVALUATIONS, checkpoints_scored, load_model
+from experiments.train import EVALUATIONS, checkpoints_scored, load_policy
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def evaluate(cfg: RunConfig, run_dir: Path, model_path: Path, *, progress: bool 
     bench = buy_and_hold_full(
         probe.data, probe.window, probe.costs, initial_equity=cfg.stack.initial_equity, seed=cfg.seed
     )
-    policies = {POLICY: SB3Policy(load_model(model_path), name=POLICY), **make_baselines(probe.action_map, cfg.seed)}
+    policies = {POLICY: load_policy(model_path, POLICY), **make_baselines(probe.action_map, cfg.seed)}
     count = trials_counted(cfg, run_dir, model_path)
     results: dict[str, BacktestResult] = {}
     for name, policy in policies.items():

@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 from agents.ppo import HParamCallback, TradingMetricsCallback, flat_hparams, make_ppo
 from agents.stack import make_env, make_vec_env
 from experiments import metrics
+from experiments.backtest import SB3Policy
 from experiments.config import RunConfig, to_yaml
 
 logger = logging.getLogger(__name__)
@@ -163,3 +164,12 @@ def checkpoints_scored(run_dir: Path) -> int:
 def load_model(path: Path) -> PPO:
     """Load a saved PPO model on the CPU."""
     return PPO.load(path, device="cpu")
+
+
+def load_policy(model_path: Path, name: str = "ppo") -> SB3Policy:
+    """The trained model at ``model_path`` as a deterministic backtest :class:`~experiments.backtest.SB3Policy`.
+
+    The one place a saved run's model becomes a policy: the backtest, walk-forward and export read models
+    through it, so what a model needs at evaluation (its algorithm, its observation normaliser) is handled here.
+    """
+    return SB3Policy(load_model(Path(model_path)), name=name)
