@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup lint test test-slow run bench clean
+.PHONY: setup lint test test-slow run bench ablate clean
 
 setup: $(STAMP)
 
@@ -39,6 +39,14 @@ bench: setup
 	$(BIN)/python -m experiments.benchmarks.tier2_regimes --out runs/bench/tier2_regimes.json
 	$(BIN)/python -m experiments.benchmarks.regime_report --out runs/bench/regime_report.json --png runs/bench/regime_report.png
 	$(BIN)/python -m experiments.benchmarks.quickstart_seeds --out runs/bench/quickstart_seeds.json
+	$(BIN)/python -m experiments.benchmarks.planted_edge --variants default dsr --out runs/bench/planted_edge.json
+	$(BIN)/python -m experiments.benchmarks.learning_curve --out runs/bench/learning_curve.json
+	$(BIN)/python -m experiments.benchmarks.live_latency --out runs/bench/live_latency.json
+
+# The walk-forward ablation (every tier set and baseline, 12 folds x 3 seeds; hours at the default PPO budget) into
+# runs/walkforward/results.md; running it again resumes. See the README's walk-forward section for reduced runs.
+ablate: setup
+	$(BIN)/tradebrain ablate --jobs 2
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

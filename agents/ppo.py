@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.logger import HParam
@@ -63,35 +62,23 @@ class PPOConfig:
 
 def make_ppo(cfg: PPOConfig, env: VecEnv, *, seed: int, tensorboard_log: str | None = None, verbose: int = 0) -> PPO:
     """SB3 PPO with an ``MlpPolicy`` on ``env``, seeded; sets the process's torch threads."""
-    torch.set_num_threads(cfg.torch_threads)
-    policy_kwargs = {
-        "net_arch": {"pi": list(cfg.net_arch), "vf": list(cfg.net_arch)},
-        "log_std_init": cfg.log_std_init,
-    }
-    return PPO(
-        "MlpPolicy",
-        env,
-        learning_rate=cfg.learning_rate,
-        n_steps=cfg.n_steps,
-        batch_size=cfg.batch_size,
-        n_epochs=cfg.n_epochs,
-        gamma=cfg.gamma,
-        gae_lambda=cfg.gae_lambda,
-        clip_range=cfg.clip_range,
-        ent_coef=cfg.ent_coef,
-        vf_coef=cfg.vf_coef,
-        max_grad_norm=cfg.max_grad_norm,
-        policy_kwargs=policy_kwargs,
-        tensorboard_log=tensorboard_log,
-        seed=seed,
-        device="cpu",
-        verbose=verbose,
-    )
+    from agents.algos import make_model  # algos builds on PPOConfig
+
+    model = make_model("ppo", cfg, env, seed=seed, tensorboard_log=tensorboard_log, verbose=verbose)
+    assert isinstance(model, PPO)
+    return model
 
 
 @dataclass
 class _EpisodeBuffer:
     trades: list[dict[str, Any]] = field(default_factory=list)
+    terms: dict[str, float] = field(default_factory=lambda: dict.fromkeys(REWARD_TERMS, 0.0))
+    steps: int = 0
+    flat_steps: int = 0
+
+
+REWARD_TERMS: tuple[str, ...] = ("base", "drawdown_penalty", "clip_penalty")
+"""The terms of the env's ``info["reward_terms"]`` summed per episode under ``reward/<term>``."""
 
 
 class TradingMetricsCallback(BaseCallback):
@@ -100,7 +87,10 @@ class TradingMetricsCallback(BaseCallback):
     Tags: ``trading/<key>`` for every key of ``summarize(equity, trades)`` (means over the episodes finished
     since the last dump; the experiments package passes net_return, sharpe, max_drawdown, win_rate,
     profit_factor and trade_count), ``tier1/w_<component>``, ``tier2/p_<regime>`` (means over steps),
-    ``risk/breaker_<STATE>`` (count of transitions into each state) and ``risk/halts``.
+    ``risk/breaker_<STATE>`` (count of transitions into each state) and ``risk/halts``; per finished episode,
+    what the agent was paid for: ``reward/base`` (the differential Sharpe or log-return sum),
+    ``reward/drawdown_penalty``, ``reward/clip_penalty`` (episode sums, means over episodes) and
+    ``reward/flat_share`` (share of the episode's decisions that opened no trade).
 
     Args:
         summarize: Metrics function of an episode's equity curve and its trades (bars rebased to the curve),
@@ -126,8 +116,15 @@ class TradingMetricsCallback(BaseCallback):
 
     def _record_step(self, i: int, info: Mapping[str, Any]) -> None:
         rec = self.logger.record_mean
+        buf = self._buffers[i]
         if "trade" in info:
-            self._buffers[i].trades.append(info["trade"])
+            buf.trades.append(info["trade"])
+        terms = info.get("reward_terms")
+        if terms is not None:
+            buf.steps += 1
+            buf.flat_steps += bool(terms["flat"])
+            for key in REWARD_TERMS:
+                buf.terms[key] += float(terms[key])
         for name, w in info.get("weights", {}).items():
             rec(f"tier1/w_{name}", float(w))
         for name, p in info.get("regime", {}).get("probs", {}).items():
@@ -138,9 +135,14 @@ class TradingMetricsCallback(BaseCallback):
 
     def _record_episode(self, i: int, info: Mapping[str, Any]) -> None:
         equity = np.asarray(info["episode_equity"], dtype=np.float64)
-        trades = self._buffers.pop(i, _EpisodeBuffer()).trades
+        buf = self._buffers.pop(i, _EpisodeBuffer())
+        trades = buf.trades
         self.episodes += 1
         rec = self.logger.record_mean
+        if buf.steps:
+            for key, total in buf.terms.items():
+                rec(f"reward/{key}", total)
+            rec("reward/flat_share", buf.flat_steps / buf.steps)
         if self.summarize is not None and len(equity) >= 2:
             start = int(info.get("episode_start", 0))
             rebased = [{**t, "entry_bar": t["entry_bar"] - start, "exit_bar": t["exit_bar"] - start} for t in trades]

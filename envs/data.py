@@ -297,7 +297,8 @@ def load_dataset(name: str, *, with_vix: bool = False, min_bars: int = 2) -> Mar
 
     Args:
         name: ``"sp500"`` or ``"nasdaq"`` (daily OHLCV 1999-2018). ``"vix"`` alone holds no OHLCV and is
-            only available through ``with_vix=True``.
+            only available through ``with_vix=True``. ``"synthetic:<market>[:<seed>]"`` generates a named
+            synthetic market of :data:`envs.synthetic.PRESETS` (e.g. ``synthetic:planted_edge``).
         with_vix: Join the VIX close (2014-2019) on common dates; the result starts on 2014-01-03.
         min_bars: Fewest bars accepted.
 
@@ -305,12 +306,19 @@ def load_dataset(name: str, *, with_vix: bool = False, min_bars: int = 2) -> Mar
         DataError: Unknown name (the message lists the valid ones).
     """
     key = str(name).strip().lower()
+    if key.startswith("synthetic:"):
+        from envs.synthetic import preset_data  # the generator builds MarketData: import it here, not at the top
+
+        return preset_data(key.removeprefix("synthetic:"))
     if key == "vix":
         raise DataError(
             "dataset 'vix' has no OHLCV bars; use load_dataset('sp500', with_vix=True) to get S&P 500 bars with VIX"
         )
     if key not in DATASETS:
-        raise DataError(f"unknown dataset {name!r}; choose one of {list(DATASETS[:2])} or give a CSV/Parquet path")
+        raise DataError(
+            f"unknown dataset {name!r}; choose one of {list(DATASETS[:2])}, synthetic:planted_edge, "
+            "or give a CSV/Parquet path"
+        )
     frame = _arch_frame(key)
     if with_vix:
         frame = frame.join(_arch_frame("vix"), how="inner")

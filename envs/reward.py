@@ -1,4 +1,4 @@
-"""Reward: the differential Sharpe ratio of net per-bar returns, with a drawdown and a clip penalty.
+"""Reward: the differential Sharpe ratio (or the log return) of net bar returns, minus a drawdown and a clip penalty.
 
 Differential Sharpe ratio (Moody and Saffell 2001, "Learning to trade via direct reinforcement", IEEE TNN 12(4);
 also Moody, Wu, Liao, Saffell 1998). With exponential moving moments of the net bar return ``R_t``::
@@ -12,7 +12,14 @@ also Moody, Wu, Liao, Saffell 1998). With exponential moving moments of the net 
 denominator is floored at ``var_floor`` (a flat book has zero variance) and ``D_t`` is 0 during the first
 ``warmup_bars`` bars of an episode, while the moments settle.
 
-The env's step reward sums ``D_t`` over the bars the step spans (net returns: commission and slippage included)
+The env's step reward has a base term, by ``RewardConfig.kind``:
+
+* ``"dsr"``: the sum of ``D_t`` over the bars the step spans (net returns: commission and slippage included);
+* ``"log_return"``: ``scale * log(equity_end / equity_start)`` of the step, the growth of the account net of
+  costs. An edge earns a positive expected reward, a flat book exactly 0, and trading without edge a small
+  negative one (the costs), whatever the recent history of the episode; summed over a fixed-length episode it is
+  the episode's log growth.
+
 and subtracts
 
 * ``drawdown_penalty * max(0, dd_end - dd_start)``: new drawdown from the high-water mark made during the step;
@@ -26,19 +33,27 @@ from dataclasses import asdict, dataclass
 
 from envs.risk import check_number_fields
 
+REWARD_KINDS: tuple[str, ...] = ("dsr", "log_return")
+"""The base terms a reward can have (:attr:`RewardConfig.kind`)."""
+
 
 @dataclass(frozen=True)
 class RewardConfig:
     """Reward hyper-parameters.
 
     Attributes:
-        eta: Adaptation rate of the moving moments (memory of about 1 / eta bars).
+        kind: Base term: ``"dsr"`` (differential Sharpe ratio) or ``"log_return"`` (scaled log equity growth).
+        scale: Multiplier of the log return (``kind="log_return"``): 100 makes a 1% step a reward of 1.
+        eta: Adaptation rate of the moving moments (memory of about 1 / eta bars). The moments also feed the
+            observation's ``dsr_mean`` and ``dsr_dev`` slots, whatever the kind.
         warmup_bars: Bars at the start of an episode whose differential Sharpe is 0 (moments still update).
         var_floor: Floor of ``B - A^2`` (per-bar variance) in the denominator.
         drawdown_penalty: Weight of the new drawdown made during a step.
         clip_penalty: Weight of the share of the requested size that the risk layer cut.
     """
 
+    kind: str = "dsr"
+    scale: float = 100.0
     eta: float = 0.01
     warmup_bars: int = 20
     var_floor: float = 1e-6
@@ -46,7 +61,11 @@ class RewardConfig:
     clip_penalty: float = 0.1
 
     def __post_init__(self) -> None:
+        if self.kind not in REWARD_KINDS:
+            raise ValueError(f"RewardConfig.kind={self.kind!r} is not one of {list(REWARD_KINDS)}; e.g. 'dsr'")
         check_number_fields(self)
+        if not self.scale > 0:
+            raise ValueError(f"RewardConfig.scale={self.scale!r} must be > 0, e.g. 100")
         if not 0.0 < self.eta < 1.0:
             raise ValueError(f"RewardConfig.eta={self.eta!r} must be in (0, 1), e.g. 0.01")
         if self.var_floor <= 0:
@@ -102,6 +121,16 @@ class DifferentialSharpe:
         return math.sqrt(max(self.B - self.A * self.A, 0.0))
 
 
+def step_penalties(
+    config: RewardConfig, dd_start: float, dd_end: float, clipped: float, max_position: float
+) -> tuple[float, float]:
+    """The drawdown and clip penalties subtracted from a step's base reward (see module docstring)."""
+    return (
+        config.drawdown_penalty * max(0.0, dd_end - dd_start),
+        config.clip_penalty * clipped / max_position,
+    )
+
+
 def step_penalty(config: RewardConfig, dd_start: float, dd_end: float, clipped: float, max_position: float) -> float:
-    """Penalty subtracted from a step's summed differential Sharpe (see module docstring)."""
-    return config.drawdown_penalty * max(0.0, dd_end - dd_start) + config.clip_penalty * clipped / max_position
+    """Sum of :func:`step_penalties`."""
+    return sum(step_penalties(config, dd_start, dd_end, clipped, max_position))

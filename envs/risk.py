@@ -60,11 +60,13 @@ def check_number(name: str, value: Any, *, integer: bool = False, example: objec
 def check_number_fields(config: Any) -> None:
     """:func:`check_number` on every field of the dataclass instance ``config``, suggesting the field's default.
 
-    A field whose default is an ``int`` must be an integer.
+    A field whose default is an ``int`` must be an integer; fields with a string default are skipped.
     """
     owner = type(config).__name__
     for f in fields(config):
         default = None if f.default is MISSING else f.default
+        if isinstance(default, str):
+            continue
         integer = isinstance(default, int) and not isinstance(default, bool)
         check_number(f"{owner}.{f.name}", getattr(config, f.name), integer=integer, example=default)
 
@@ -206,6 +208,12 @@ class RiskManager:
             raise ValueError("reset_breaker needs a reason (who reset it and why); it is audited")
         self.hwm = self.equity
         self._set(Breaker.ACTIVE, f"reset: {reason}", bar)
+
+    def trip(self, reason: str, bar: int = -1) -> None:
+        """Latch the breaker HALTED by hand (an operator's kill switch); audited like every transition."""
+        if not reason:
+            raise ValueError("trip needs a reason (who tripped it and why); it is audited")
+        self._set(Breaker.HALTED, f"manual trip: {reason}", bar)
 
     def _set(self, new: Breaker, reason: str, bar: int) -> None:
         if new is self.state:

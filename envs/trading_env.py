@@ -16,7 +16,7 @@ from envs.data import DataError, MarketData, load
 from envs.features import compute_features
 from envs.layout import COMPONENTS, OBS_LAYOUT, REGIMES, ActionMap, TradeParams
 from envs.records import Info, Record
-from envs.reward import DifferentialSharpe, RewardConfig, step_penalty
+from envs.reward import DifferentialSharpe, RewardConfig, step_penalties
 from envs.risk import Breaker, RiskLimits, RiskManager, check_number
 
 _CRISIS = REGIMES.index("crisis")
@@ -454,15 +454,20 @@ class TradingEnv(gym.Env):
         risk, n_events = self.risk, len(self.risk.events)
         crisis = risk.is_crisis(self._regime, _CRISIS)
         approval = risk.approve(params.size, crisis=crisis, exposure_elsewhere=self.exposure_elsewhere)
-        dd_start = risk.drawdown
+        dd_start, equity0 = risk.drawdown, self.account.equity
         trade = None
         if approval.size < self.min_trade:
-            reward = self._flat_bar()
+            base = self._flat_bar()
         else:
-            reward, trade = self._trade(params, approval.size)
-        reward -= step_penalty(self.reward_config, dd_start, risk.drawdown, approval.clipped, self.limits.max_position)
+            base, trade = self._trade(params, approval.size)
+        rc = self.reward_config
+        if rc.kind == "log_return":
+            base = rc.scale * math.log(self.account.equity / equity0)
+        dd_pen, clip_pen = step_penalties(rc, dd_start, risk.drawdown, approval.clipped, self.limits.max_position)
+        reward = base - (dd_pen + clip_pen)
         info = self._info()
         info.update(requested_size=params.size, approved_size=approval.size, risk_reasons=approval.reasons)
+        info["reward_terms"] = Record(base=base, drawdown_penalty=dd_pen, clip_penalty=clip_pen, flat=trade is None)
         if trade is not None:
             info["trade"] = trade
         if len(risk.events) > n_events:

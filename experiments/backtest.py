@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -71,28 +71,50 @@ class Policy(Protocol):
 
 
 class SB3Policy:
-    """Adapter of any Stable-Baselines3 model (PPO, ...) to the :class:`Policy` protocol.
+    """Adapter of any Stable-Baselines3 model (PPO, A2C, SAC, TD3, RecurrentPPO) to the :class:`Policy` protocol.
 
     Args:
-        model: An object with ``predict(obs, deterministic=...) -> (action, state)``.
+        model: An object with ``predict(obs, state=None, episode_start=None, deterministic=...) -> (action, state)``.
         deterministic: Use the mean action (evaluation) rather than a sample.
         name: Name of the policy in results and reports.
+        normalizer: Frozen observation normalisation the model was trained behind
+            (:class:`~agents.obs_norm.ObsNormalizer`), applied to every observation; None for none.
+        recurrent: The model keeps a hidden state (RecurrentPPO): carried from step to step, reset by :meth:`reset`.
 
     Example:
         >>> policy = SB3Policy(PPO.load("runs/q/best/best_model.zip"))   # doctest: +SKIP
         >>> result = run_backtest(env, policy)                            # doctest: +SKIP
     """
 
-    def __init__(self, model: Any, deterministic: bool = True, name: str = "ppo") -> None:
+    def __init__(
+        self,
+        model: Any,
+        deterministic: bool = True,
+        name: str = "ppo",
+        *,
+        normalizer: Callable[[np.ndarray], np.ndarray] | None = None,
+        recurrent: bool = False,
+    ) -> None:
         if not callable(getattr(model, "predict", None)):
             raise TypeError(f"model must have a predict(obs, deterministic=...) method, got {type(model).__name__}")
         self.model, self.deterministic, self.name = model, bool(deterministic), str(name)
+        self.normalizer, self.recurrent = normalizer, bool(recurrent)
+        self._state: Any = None
+        self._start = np.ones((1,), dtype=bool)
 
     def reset(self, seed: int | None = None) -> None:
-        """Stateless: nothing to reset (the model is not trained during a backtest)."""
+        """Forget the recurrent state (the model itself is not trained during a backtest)."""
+        self._state, self._start = None, np.ones((1,), dtype=bool)
 
     def __call__(self, obs: np.ndarray, info: Mapping[str, Any]) -> np.ndarray:
-        action = self.model.predict(obs, deterministic=self.deterministic)[0]
+        x = self.normalizer(obs) if self.normalizer is not None else obs
+        if self.recurrent:
+            action, self._state = self.model.predict(
+                x, state=self._state, episode_start=self._start, deterministic=self.deterministic
+            )
+            self._start = np.zeros((1,), dtype=bool)
+        else:
+            action = self.model.predict(x, deterministic=self.deterministic)[0]
         return np.clip(np.asarray(action, dtype=np.float32).reshape(4), -1.0, 1.0)
 
 

@@ -27,8 +27,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from agents.rules import CompositeScoreRule, Rule
 from envs.data import MarketData
-from envs.layout import OBS_LAYOUT, REGIMES, ActionMap, TradeParams
+from envs.layout import COMPONENTS, OBS_LAYOUT, ActionMap
 from envs.trading_env import Costs
 from experiments.backtest import REGIME_COLUMNS, WEIGHT_COLUMNS, BacktestResult, Policy, trades_frame
 from experiments.metrics import summarize
@@ -40,56 +41,7 @@ _WEIGHTS = OBS_LAYOUT.group_slice("tier1")
 _REGIMES = OBS_LAYOUT.group_slice("tier2")
 
 
-class _Rule:
-    """Shared plumbing of the rule baselines: the action map, the bracket limits and ``reset``."""
-
-    name = "rule"
-
-    def __init__(self, action_map: ActionMap) -> None:
-        if not isinstance(action_map, ActionMap):
-            raise TypeError(f"action_map must be an envs.layout.ActionMap (env.action_map), got {type(action_map)}")
-        self.action_map = action_map
-
-    @property
-    def cap(self) -> float:
-        """Largest size the action map can ask for (the risk layer's position cap)."""
-        return self.action_map.max_position
-
-    @property
-    def widest_stop(self) -> float:
-        return self.action_map.stop_range[1]
-
-    @property
-    def widest_target(self) -> float:
-        return self.action_map.target_range[1]
-
-    def _check_hold(self, hold: int) -> int:
-        if int(hold) != hold or not 1 <= hold <= self.action_map.max_hold:
-            raise ValueError(f"hold={hold!r} must be an integer in [1, max_hold={self.action_map.max_hold}] bars")
-        return int(hold)
-
-    def _check_bracket(self, stop: float, target: float) -> None:
-        (s_lo, s_hi), (t_lo, t_hi) = self.action_map.stop_range, self.action_map.target_range
-        if not s_lo <= stop <= s_hi:
-            raise ValueError(f"stop={stop!r} is outside the action map's stop_range ({s_lo}, {s_hi})")
-        if not t_lo <= target <= t_hi:
-            raise ValueError(f"target={target!r} is outside the action map's target_range ({t_lo}, {t_hi})")
-
-    def act(self, size: float, hold: int, stop: float, target: float) -> np.ndarray:
-        """The action that requests this trade (size 0: stay flat one bar)."""
-        return self.action_map.encode(TradeParams(size=float(size), hold=int(hold), stop=stop, target=target))
-
-    def flat(self) -> np.ndarray:
-        return self.act(0.0, 1, self.widest_stop, self.widest_target)
-
-    def reset(self, seed: int | None = None) -> None:
-        """Rules are stateless: nothing to reset."""
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(name={self.name!r})"
-
-
-class BuyAndHold(_Rule):
+class BuyAndHold(Rule):
     """Buy and hold at the position cap, through the risk layer.
 
     Rule: every step asks for ``size`` (default ``max_position``, the cap), ``hold = max_hold``, the widest stop
@@ -113,7 +65,7 @@ class BuyAndHold(_Rule):
         return self.act(self.size, self.action_map.max_hold, self.widest_stop, self.widest_target)
 
 
-class MovingAverageTrend(_Rule):
+class MovingAverageTrend(Rule):
     """Trend following on the 50-bar moving average.
 
     Rule: long when ``close_vs_sma_50 > 0`` (and, with ``require_momentum``, ``ret_20 > 0``) with size = cap,
@@ -139,7 +91,7 @@ class MovingAverageTrend(_Rule):
         return self.act(self.cap, self.hold, self.widest_stop, self.widest_target)
 
 
-class VolatilityTargeting(_Rule):
+class VolatilityTargeting(Rule):
     """Always long, sized to a target volatility.
 
     Rule: size = ``cap * min(1, target_vol / vol_20)`` (``vol_20``: 20-bar realised vol, annualised; the cap
@@ -168,7 +120,7 @@ class VolatilityTargeting(_Rule):
         return self.act(self.size(float(obs[_VOL_20])), self.hold, self.widest_stop, self.widest_target)
 
 
-class FixedBracket(_Rule):
+class FixedBracket(Rule):
     """The same bracket trade at every step.
 
     Rule: size = cap, ``hold`` bars (default 10), stop 2%, target 4%, at every decision. Name
@@ -222,65 +174,33 @@ class RandomPolicy:
         return f"RandomPolicy(seed={self.seed})"
 
 
-class CompositeScoreRule(_Rule):
-    """The Tier 1 + Tier 2 rule without PPO: trade the weighted component score unless the regime is hostile.
+class SignalRule(Rule):
+    """One component's sign, traded at the cap: long when its score is above ``threshold``, else flat.
 
-    Rule: ``score = sum_i w_i * c_i`` with ``w`` the Tier 1 weights (slots ``w_*``) and ``c`` the component
-    scores (slots ``theme .. sentiment``). If ``score > threshold`` and neither ``p_crisis`` nor
-    ``p_bear_defensive`` is dominant (strictly larger than every other regime probability), ask for size =
-    ``cap * min(1, score / full_score)``, ``hold`` bars (10), stop 3%, target 6%; else stay flat. Meant for the
-    env wrapped with Tier 1 and Tier 2 (with them off the weights are uniform and no regime is dominant, so it
-    trades the plain average score). Name ``"composite_score"``.
+    Rule: if the ``component`` score (slot of that name) is above ``threshold``, ask for size = cap, ``hold``
+    bars (default 5), the widest stop and target; else stay flat for one bar. On the planted-edge market
+    (``synthetic:planted_edge``, a 0.65 hit rate of ``technical`` on the 5-bar forward return) this is the rule the
+    edge was planted for: the yardstick a learning agent is measured against. Name ``"signal_<component>"``.
 
     Args:
         action_map: The env's action map.
+        component: One of :data:`~envs.layout.COMPONENTS`.
+        hold: Bars per trade.
         threshold: Smallest score that opens a trade.
-        full_score: Score at which the full cap is used.
-        hold: Maximum bars per trade.
-        stop: Stop distance below the entry fill.
-        target: Target distance above the entry fill.
     """
 
-    name = "composite_score"
-    hostile: tuple[str, ...] = ("crisis", "bear_defensive")
-    """Regimes in which the rule stays flat when they are dominant."""
-
-    def __init__(
-        self,
-        action_map: ActionMap,
-        threshold: float = 0.1,
-        full_score: float = 0.5,
-        hold: int = 10,
-        stop: float = 0.03,
-        target: float = 0.06,
-    ) -> None:
+    def __init__(self, action_map: ActionMap, component: str = "technical", hold: int = 5, threshold: float = 0.0):
         super().__init__(action_map)
-        if not -1.0 <= threshold < 1.0 or not 0.0 < full_score <= 1.0:
-            raise ValueError(f"threshold={threshold!r} must be in [-1, 1) and full_score={full_score!r} in (0, 1]")
-        self.threshold, self.full_score = float(threshold), float(full_score)
-        self.hold = self._check_hold(hold)
-        self._check_bracket(stop, target)
-        self.stop, self.target = float(stop), float(target)
-
-    @staticmethod
-    def score(obs: np.ndarray) -> float:
-        """Weighted component score of an observation, in [-1, 1]."""
-        return float(np.dot(obs[_WEIGHTS].astype(np.float64), obs[_COMPONENTS].astype(np.float64)))
-
-    def hostile_regime(self, obs: np.ndarray) -> bool:
-        """True when a hostile regime's probability is strictly larger than every other one."""
-        p = obs[_REGIMES].astype(np.float64)
-        for name in self.hostile:
-            i = REGIMES.index(name)
-            if p[i] > np.delete(p, i).max():
-                return True
-        return False
+        if component not in COMPONENTS:
+            raise ValueError(f"component={component!r} is not one of {list(COMPONENTS)}")
+        self.component, self.hold, self.threshold = component, self._check_hold(hold), float(threshold)
+        self._slot = _I(component)
+        self.name = f"signal_{component}"
 
     def __call__(self, obs: np.ndarray, info: Mapping[str, Any]) -> np.ndarray:
-        s = self.score(obs)
-        if s <= self.threshold or self.hostile_regime(obs):
+        if float(obs[self._slot]) <= self.threshold:
             return self.flat()
-        return self.act(self.cap * min(1.0, s / self.full_score), self.hold, self.stop, self.target)
+        return self.act(self.cap, self.hold, self.widest_stop, self.widest_target)
 
 
 def make_baselines(action_map: ActionMap, seed: int = 0) -> dict[str, Policy]:

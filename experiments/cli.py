@@ -19,7 +19,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from agents.bundle import BundleError
 from envs.data import DataError
+from experiments import export, paper, service, tune, walkforward
 from experiments.config import ConfigError, RunConfig, load_config
 
 logger = logging.getLogger("tradebrain")
@@ -96,6 +98,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from experiments.report import write_report
 
     run_dir = Path(args.run)
+    if walkforward.is_walkforward_run(run_dir):
+        return walkforward.cmd_report(run_dir)
     cfg = _run_config(run_dir)
     results = load_results(run_dir)
     if any(res.price is None for res in results.values()):  # equity.csv written without the close column
@@ -126,6 +130,9 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     model = result.best_model_path or result.model_path
     results = evaluate(cfg, result.run_dir, model, progress=show_progress())
     _print_summary(result.run_dir, results, time.perf_counter() - t0)
+    bundle = result.run_dir / "bundle"
+    export.export_bundle(result.run_dir, bundle)
+    print(f"bundle     : {bundle}   (serve it: .venv/bin/tradebrain serve --bundle {bundle})")
     return 0
 
 
@@ -169,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("data", help="describe a dataset or data file")
     p.add_argument("source", help="sp500, nasdaq, or a CSV/Parquet path")
     p.set_defaults(func=cmd_data)
+    walkforward.register(sub)
+    tune.register(sub)
+    for live in (export, service, paper):  # export, serve, paper: the live path (issue 10)
+        live.register(sub)
     return parser
 
 
@@ -177,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     _setup_logging(args.verbose)
     try:
         return int(args.func(args))
-    except (ConfigError, DataError, FileNotFoundError) as exc:
+    except (ConfigError, DataError, FileNotFoundError, BundleError) as exc:
         print(f"tradebrain {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return 2
 

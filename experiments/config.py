@@ -44,12 +44,28 @@ class TrainConfig:
         n_envs: Env copies in the DummyVecEnv.
         eval_freq: Steps (over all envs) between evaluations on the validation window; 0 = none.
         checkpoint_freq: Steps (over all envs) between checkpoints; 0 = none.
+        normalize_obs: Train behind SB3's ``VecNormalize`` (running mean and variance of each observation slot,
+            observations only); the statistics are frozen at evaluation and saved beside every model as
+            ``obs_norm.json`` (see :mod:`agents.obs_norm`).
+        norm_clip_obs: Clip of the normalised observation.
     """
 
     total_timesteps: int = 50_000
     n_envs: int = 4
     eval_freq: int = 10_000
     checkpoint_freq: int = 25_000
+    normalize_obs: bool = False
+    norm_clip_obs: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.n_envs < 1:
+            raise ConfigError(f"train.n_envs={self.n_envs!r} must be >= 1 (env copies), e.g. 4")
+        if self.total_timesteps < 1:
+            raise ConfigError(f"train.total_timesteps={self.total_timesteps!r} must be >= 1, e.g. 50000")
+        if self.eval_freq < 0 or self.checkpoint_freq < 0:
+            raise ConfigError("train.eval_freq and train.checkpoint_freq must be >= 0 (0 = never)")
+        if not self.norm_clip_obs > 0:
+            raise ConfigError(f"train.norm_clip_obs={self.norm_clip_obs!r} must be > 0, e.g. 10")
 
 
 @dataclass(frozen=True)
@@ -64,7 +80,9 @@ class RunConfig:
             The deflated Sharpe ratio of the backtest counts ``n_trials`` x the checkpoints scored on the
             validation window to pick the model (see :func:`experiments.evaluate.trials_counted`).
         stack: The environment stack (data, windows, costs, limits, reward, tiers).
-        ppo: PPO hyper-parameters.
+        algo: The learner: ``ppo``, ``a2c``, ``sac``, ``td3`` or ``recurrent_ppo`` (see :mod:`agents.algos`).
+        algo_kwargs: Further keywords of the learner's SB3 constructor (e.g. ``learning_starts`` for SAC).
+        ppo: PPO hyper-parameters (shared by RecurrentPPO; the network size and torch threads of every learner).
         train: Training loop settings.
 
     Raises:
@@ -77,10 +95,20 @@ class RunConfig:
     runs_dir: str = "runs"
     n_trials: int = 1
     stack: StackConfig = field(default_factory=StackConfig)
+    algo: str = "ppo"
+    algo_kwargs: dict[str, Any] = field(default_factory=dict)
     ppo: PPOConfig = field(default_factory=PPOConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def __post_init__(self) -> None:
+        from agents.algos import ALGOS, AlgoError, check_kwargs
+
+        if self.algo not in ALGOS:
+            raise ConfigError(f"algo={self.algo!r} is not one of {list(ALGOS)}; e.g. algo: ppo")
+        try:
+            check_kwargs(self.algo, self.algo_kwargs)
+        except AlgoError as exc:
+            raise ConfigError(str(exc)) from None
         if self.n_trials < 1:
             raise ConfigError(
                 f"n_trials={self.n_trials!r} must be >= 1: it counts the configurations tried, this one included"
@@ -153,6 +181,12 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         return build(tp, value, where)  # type: ignore[arg-type]
     if origin is tuple:
         return _coerce_tuple(value, typing.get_args(tp), where)
+    if origin is dict:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}={value!r} must be a mapping of keywords, e.g. {{learning_starts: 1000}}")
+        return {str(k): v for k, v in value.items()}
     if origin in (types.UnionType, typing.Union):
         if value is None and type(None) in typing.get_args(tp):
             return None

@@ -6,8 +6,11 @@ Run folder layout (``runs/<name>-<YYYYmmdd-HHMMSS>/``)::
     tb/ppo_1/            TensorBoard event files (trading/*, tier1/*, tier2/*, risk/*, eval/*, train/*)
     checkpoints/         periodic PPO checkpoints
     best/best_model.zip  best model on the validation window (SB3 EvalCallback)
+    best/obs_norm.json   the observation statistics the best model was scored with (``train.normalize_obs``)
     best/evaluations.npz every evaluation on the validation window (timesteps, results, ep_lengths)
     model.zip            final model
+    obs_norm.json        the final observation statistics (``train.normalize_obs``; see agents.obs_norm)
+    vecnormalize.pkl     the same as SB3's VecNormalize pickle, to resume training with SB3
 
 Each evaluation scores one checkpoint on the validation window to pick ``best_model.zip``: a trial for the
 deflated Sharpe ratio. :func:`checkpoints_scored` counts them from ``best/evaluations.npz``.
@@ -24,12 +27,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from stable_baselines3 import PPO
+from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.callbacks import BaseCallback, CallbackList, CheckpointCallback, EvalCallback
-from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
+from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecMonitor, VecNormalize
 from tqdm.auto import tqdm
 
-from agents.ppo import HParamCallback, TradingMetricsCallback, flat_hparams, make_ppo
+from agents import algos
+from agents.obs_norm import ObsNormalizer
+from agents.ppo import HParamCallback, TradingMetricsCallback, flat_hparams
 from agents.stack import make_env, make_vec_env
 from experiments import metrics
 from experiments.backtest import SB3Policy
@@ -105,44 +110,89 @@ class TrainResult:
     """Checkpoints scored on the validation window to pick ``best_model_path`` (0 without evaluation)."""
 
 
+class SaveNormOnBest(BaseCallback):
+    """Called by the EvalCallback on a new best model: saves the observation statistics it was scored with."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__()
+        self.folder = folder
+
+    def _on_step(self) -> bool:
+        venv = self.model.get_vec_normalize_env() if self.model is not None else None
+        if venv is not None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            ObsNormalizer.from_vec_normalize(venv).save(self.folder)
+        return True
+
+
+def _eval_env(cfg: RunConfig) -> VecEnv:
+    env: VecEnv = VecMonitor(DummyVecEnv([lambda: make_env(cfg.stack, "val")]))
+    if cfg.train.normalize_obs:  # statistics synced from the training env before each evaluation, never updated
+        env = VecNormalize(env, training=False, norm_obs=True, norm_reward=False, clip_obs=cfg.train.norm_clip_obs)
+    return env
+
+
 def _callbacks(cfg: RunConfig, run_dir: Path, progress: bool) -> CallbackList:
     n = cfg.train.n_envs
+    hparams = {**flat_hparams(cfg.ppo, "ppo."), **flat_hparams(cfg.stack, "stack."), "seed": cfg.seed}
+    hparams.update({"algo": cfg.algo, "train.normalize_obs": cfg.train.normalize_obs})
+    hparams.update({f"algo_kwargs.{k}": v for k, v in cfg.algo_kwargs.items()})
     cbs: list[BaseCallback] = [
         TradingMetricsCallback(summarize=episode_metrics),
-        HParamCallback({**flat_hparams(cfg.ppo, "ppo."), **flat_hparams(cfg.stack, "stack."), "seed": cfg.seed}),
+        HParamCallback(hparams),
         ProgressCallback(cfg.train.total_timesteps, progress),
     ]
     if cfg.train.eval_freq > 0:
-        eval_env = VecMonitor(DummyVecEnv([lambda: make_env(cfg.stack, "val")]))
         cbs.append(
             EvalCallback(
-                eval_env,
+                _eval_env(cfg),
                 n_eval_episodes=1,
                 eval_freq=max(1, cfg.train.eval_freq // n),
                 best_model_save_path=str(run_dir / "best"),
                 log_path=str(run_dir / EVALUATIONS.parent),
                 deterministic=True,
                 verbose=0,
+                callback_on_new_best=SaveNormOnBest(run_dir / "best") if cfg.train.normalize_obs else None,
             )
         )
     if cfg.train.checkpoint_freq > 0:
         cbs.append(
-            CheckpointCallback(max(1, cfg.train.checkpoint_freq // n), str(run_dir / "checkpoints"), name_prefix="ppo")
+            CheckpointCallback(
+                max(1, cfg.train.checkpoint_freq // n),
+                str(run_dir / "checkpoints"),
+                name_prefix=cfg.algo,
+                save_vecnormalize=cfg.train.normalize_obs,
+            )
         )
     return CallbackList(cbs)
 
 
+def train_env(cfg: RunConfig) -> VecEnv:
+    """The training envs: ``cfg.train.n_envs`` copies of the stack, behind VecNormalize if asked."""
+    venv = make_vec_env(cfg.stack, cfg.train.n_envs, cfg.seed)
+    if cfg.train.normalize_obs:
+        venv = VecNormalize(
+            venv, norm_obs=True, norm_reward=False, clip_obs=cfg.train.norm_clip_obs, gamma=cfg.ppo.gamma
+        )
+    return venv
+
+
 def train(cfg: RunConfig, *, run_dir: Path | None = None, progress: bool | None = None) -> TrainResult:
-    """Train PPO as ``cfg`` says; everything is written under the run folder."""
+    """Train ``cfg.algo`` as ``cfg`` says; everything is written under the run folder."""
     run_dir = run_dir or new_run_dir(cfg)
     progress = show_progress() if progress is None else progress
-    venv = make_vec_env(cfg.stack, cfg.train.n_envs, cfg.seed)
-    model = make_ppo(cfg.ppo, venv, seed=cfg.seed, tensorboard_log=str(run_dir / "tb"))
+    venv = train_env(cfg)
+    model = algos.make_model(
+        cfg.algo, cfg.ppo, venv, seed=cfg.seed, algo_kwargs=cfg.algo_kwargs, tensorboard_log=str(run_dir / "tb")
+    )
     t0 = time.perf_counter()
     model.learn(cfg.train.total_timesteps, callback=_callbacks(cfg, run_dir, progress), tb_log_name="ppo")
     seconds = time.perf_counter() - t0
     model_path = run_dir / "model.zip"
     model.save(model_path)
+    if isinstance(venv, VecNormalize):
+        ObsNormalizer.from_vec_normalize(venv).save(run_dir)
+        venv.save(str(run_dir / "vecnormalize.pkl"))
     best = run_dir / "best" / "best_model.zip"
     venv.close()
     evaluations = checkpoints_scored(run_dir)
@@ -161,15 +211,35 @@ def checkpoints_scored(run_dir: Path) -> int:
         return len(log["timesteps"])
 
 
-def load_model(path: Path) -> PPO:
-    """Load a saved PPO model on the CPU."""
-    return PPO.load(path, device="cpu")
+def run_algo(model_path: Path) -> str:
+    """The ``algo`` of the run a model file belongs to (its ``config.yaml`` one or two folders up), else ppo."""
+    for folder in (Path(model_path).parent, Path(model_path).parent.parent):
+        path = folder / "config.yaml"
+        if path.exists():
+            import yaml
+
+            tree = yaml.safe_load(path.read_text()) or {}
+            return str(tree.get("algo", "ppo")) if isinstance(tree, dict) else "ppo"
+    return "ppo"
 
 
-def load_policy(model_path: Path, name: str = "ppo") -> SB3Policy:
+def load_model(path: Path, algo: str | None = None) -> BaseAlgorithm:
+    """Load a saved model on the CPU (``algo`` read from the run's config when not given)."""
+    return algos.load_model(algo or run_algo(path), path)
+
+
+def load_policy(model_path: Path, name: str = "ppo", algo: str | None = None) -> SB3Policy:
     """The trained model at ``model_path`` as a deterministic backtest :class:`~experiments.backtest.SB3Policy`.
 
     The one place a saved run's model becomes a policy: the backtest, walk-forward and export read models
-    through it, so what a model needs at evaluation (its algorithm, its observation normaliser) is handled here.
+    through it. It loads the model with its algorithm (``algo``, else the run's ``config.yaml``) and the frozen
+    observation statistics saved beside it (``obs_norm.json``), if the run normalised observations.
     """
-    return SB3Policy(load_model(Path(model_path)), name=name)
+    model_path = Path(model_path)
+    algo = algo or run_algo(model_path)
+    return SB3Policy(
+        load_model(model_path, algo),
+        name=name,
+        normalizer=ObsNormalizer.load_beside(model_path),
+        recurrent=algo in algos.RECURRENT,
+    )

@@ -99,8 +99,12 @@ def test_touching_windows_and_unquoted_yaml_dates_are_fine():
 
 def test_every_bundled_config_loads():
     from experiments.config import CONFIG_DIR
+    from experiments.walkforward import load_walkforward
 
     names = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
-    assert "quickstart" in names
+    assert {"quickstart", "planted_edge", "walkforward"} <= set(names)
     for name in names:
-        assert isinstance(load_config(name), RunConfig)
+        if "walkforward:" in (CONFIG_DIR / f"{name}.yaml").read_text():
+            assert isinstance(load_walkforward(name)[1], RunConfig)  # a walk-forward section plus a run config
+        else:
+            assert isinstance(load_config(name), RunConfig)

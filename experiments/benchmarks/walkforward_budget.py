@@ -1,0 +1,96 @@
+"""Learning curve over folds: how the out-of-sample Sharpe of a tier set depends on the PPO training budget.
+
+The full ablation (12 folds x 3 seeds x 4 PPO tier sets) at the quick start's 400,000 steps per unit cannot finish
+in 60 minutes on 2 cores. This benchmark runs the walk-forward of one tier set at several budgets (the same
+folds, seeds and cache as ``tradebrain walk-forward``: each budget is a different unit key in one run folder) and
+picks the smallest budget past which more training does not help: the smallest budget whose median test Sharpe
+over folds x seeds is within ``--tolerance`` of every larger budget's (more training raises it by less than that).
+
+Example (about 4 x 12 x 2 units; hours at the larger budgets; ``--first-year`` / ``--seeds`` to shrink it)::
+
+    python -m experiments.benchmarks.walkforward_budget --budgets 25000 50000 100000 200000 --seeds 0 1 --jobs 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from experiments.walkforward import PLAN, load_walkforward, run_walkforward
+
+
+def learning_curve(root: Path, tier_set: str) -> dict[int, list[float]]:
+    """``{budget: test-year Sharpe of every unit}`` of ``tier_set`` from the unit files under ``root``."""
+    curve: dict[int, list[float]] = {}
+    for path in sorted((root / "units").glob(f"*/{tier_set}/*.json")):
+        payload = json.loads(path.read_text())
+        resolved = yaml.safe_load((path.with_suffix("") / "config.yaml").read_text())  # as written, any version
+        budget = int(resolved["train"]["total_timesteps"])
+        sharpe = payload["policies"][tier_set]["metrics"]["sharpe_annual"]
+        curve.setdefault(budget, []).append(float(sharpe) if not isinstance(sharpe, str) else float("nan"))
+    return dict(sorted(curve.items()))
+
+
+def smallest_sufficient_budget(medians: dict[int, float], tolerance: float) -> int:
+    """The smallest budget whose median is within ``tolerance`` of the median of every larger budget."""
+    budgets = sorted(medians)
+    for i, b in enumerate(budgets):
+        if all(medians[later] - medians[b] < tolerance for later in budgets[i + 1 :]):
+            return b
+    return budgets[-1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", default="walkforward")
+    p.add_argument("--budgets", type=int, nargs="+", default=[25_000, 50_000, 100_000, 200_000])
+    p.add_argument("--tier-set", default="tier1+2+3")
+    p.add_argument("--first-year", type=int, default=2007)
+    p.add_argument("--last-year", type=int, default=2018)
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    p.add_argument(
+        "--tolerance", type=float, default=0.05, help="Sharpe gain below which more training 'does not help'"
+    )
+    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--run", default="runs/bench/walkforward_budget")
+    p.add_argument("--out", help="write the curve and the pick as JSON here")
+    args = p.parse_args(argv)
+    root = Path(args.run)
+    t0 = time.perf_counter()
+    sets = [
+        f"walkforward.first_test_year={args.first_year}",
+        f"walkforward.last_test_year={args.last_year}",
+        f"walkforward.seeds={args.seeds}",
+        f"walkforward.tier_sets=[{args.tier_set}]",
+        "walkforward.baselines=false",
+    ]
+    for budget in args.budgets:
+        wf, cfg = load_walkforward(args.config, [*sets, f"train.total_timesteps={budget}"])
+        cfg = replace(cfg, train=replace(cfg.train, eval_freq=max(1, budget // 5)))  # 5 checkpoints scored each
+        run_walkforward(wf, cfg, root, jobs=args.jobs, command=f"walk-forward (budget {budget})")
+    curve = learning_curve(root, args.tier_set)
+    medians = {b: float(np.nanmedian(v)) for b, v in curve.items() if b in args.budgets}
+    pick = smallest_sufficient_budget(medians, args.tolerance)
+    seconds = time.perf_counter() - t0
+    print(f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}")
+    print(f"{args.tier_set}, test years {args.first_year}-{args.last_year}, seeds {args.seeds}, jobs {args.jobs}")
+    for b, v in curve.items():
+        if b in args.budgets:
+            print(f"  budget {b:>8,}: median test Sharpe {medians[b]:+.2f} over {len(v)} units")
+    print(f"smallest budget past which more training gains < {args.tolerance} Sharpe: {pick:,}; {seconds:.0f} s")
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        result = {"curve": curve, "medians": medians, "pick": pick, "seconds": seconds, "plan": str(root / PLAN)}
+        Path(args.out).write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,359 @@
+"""``tradebrain export``: a training run becomes a bundle that :class:`agents.live.LiveBrain` loads without torch.
+
+Reads ``RUN_DIR/config.yaml`` and the model (``best/best_model.zip``, or ``model.zip`` with ``--model final``)
+through :func:`experiments.train.load_model`, and writes ``OUT/``:
+
+* ``policy.onnx``: the deterministic action, the Gaussian mean through the actor
+  (``action_net(mlp_extractor.forward_actor(extract_features(obs)))``) clipped to [-1, 1] as SB3's
+  ``predict(deterministic=True)`` does for a Box action space; input ``obs`` ``(batch, 27)`` float32 with a dynamic
+  batch dimension, output ``action`` ``(batch, 4)``. The export is checked against ``model.predict`` on random and
+  real observations before anything is written (max abs difference <= ``--atol``, default 1e-5).
+* ``warmup.json``: the last ``history_bars`` bars before the live start, so the run's own ticker decides at once.
+* ``bundle.json``: see :mod:`agents.bundle` (layout, action map, limits and costs, feature parameters, the Tier 2
+  detector fitted exactly as the backtest fits it, with its filter run over every bar before the live start, the
+  Tier 1 bandit at its prior, the observation normaliser when the run has one, versions, sha256 of every file).
+
+The live start defaults to the run's test window start: replaying the test window through the bundle then gives
+the backtest's decisions (``tests/live/test_replay_parity.py``).
+
+Example::
+
+    tradebrain export --run runs/quickstart-20260101-120000 --out runs/quickstart-20260101-120000/bundle
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import json
+import logging
+import shutil
+import time
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agents.bundle import (
+    BUNDLE_FORMAT,
+    BUNDLE_JSON,
+    BundleError,
+    check_obs_norm,
+    package_version,
+    sha256_file,
+    write_json_atomic,
+)
+from agents.obs_norm import FILENAME as OBS_NORM_FILE
+from agents.obs_norm import ObsNormalizer
+from agents.stack import fit_detector
+from agents.tier1 import ComponentBandit
+from envs.data import MarketData, load
+from envs.features import LOOKBACK
+from envs.layout import OBS_LAYOUT, ActionMap
+from experiments.config import RunConfig, load_config
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED_ALGOS = ("PPO", "A2C")
+"""Algorithms whose policy is an SB3 ``ActorCriticPolicy`` with a Gaussian (Box) action head."""
+HISTORY_BARS = 600
+"""Bars of history a live ticker keeps (features are recomputed on them; EMA and RSI seeds are forgotten)."""
+OPSET = 17
+
+
+def model_path(run_dir: Path, which: str = "best") -> Path:
+    """``best/best_model.zip`` (``which="best"``, falling back to ``model.zip``) or ``model.zip`` of a run."""
+    if which not in ("best", "final"):
+        raise ValueError(f"model={which!r}; choose 'best' or 'final'")
+    best, final = run_dir / "best" / "best_model.zip", run_dir / "model.zip"
+    path = best if which == "best" and best.exists() else final
+    if not path.exists():
+        raise FileNotFoundError(f"no trained model in {run_dir} (looked for {best} and {final})")
+    return path
+
+
+def read_obs_norm(model_file: Path) -> dict[str, Any] | None:
+    """The ``obs_norm.json`` next to a model (the run's observation normaliser), or None when there is none.
+
+    Checked twice: for the bundle's layout (27 slots; :func:`~agents.bundle.check_obs_norm`) and as the transform
+    the live brain applies (:class:`~agents.obs_norm.ObsNormalizer`, the reader the backtest uses too).
+    """
+    path = model_file.parent / OBS_NORM_FILE
+    if not path.exists():
+        return None
+    try:
+        norm = check_obs_norm(json.loads(path.read_text(encoding="utf-8")), str(path))
+        ObsNormalizer.from_json(norm or {}, str(path))
+    except (json.JSONDecodeError, ValueError) as exc:
+        if isinstance(exc, BundleError):
+            raise
+        raise BundleError(f"{path}: {exc}") from exc
+    return norm
+
+
+# ----------------------------------------------------------------------------------------------- ONNX policy
+def _mean_action_module(model: Any) -> Any:
+    """A torch module ``obs -> clip(mean action, -1, 1)`` over the model's actor (PPO and A2C)."""
+    import torch
+    from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
+
+    algo = type(model).__name__
+    policy = getattr(model, "policy", None)
+    if algo not in SUPPORTED_ALGOS or not isinstance(policy, ActorCriticPolicy):
+        raise BundleError(
+            f"export supports {', '.join(SUPPORTED_ALGOS)} (an ActorCriticPolicy with a Gaussian action); this run's "
+            f"model is {algo} with {type(policy).__name__}: export its mean-action network by hand"
+        )
+    if policy.squash_output:
+        raise BundleError(f"{algo} policy uses squash_output (gSDE); export supports the plain Gaussian mean only")
+    low, high = model.action_space.low, model.action_space.high
+    if not (np.all(low == -1.0) and np.all(high == 1.0)):
+        raise BundleError(f"action space bounds {low}..{high}; the bundle expects Box(-1, 1, (4,))")
+
+    class MeanAction(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.policy = policy
+
+        def forward(self, obs: torch.Tensor) -> torch.Tensor:
+            features = BasePolicy.extract_features(self.policy, obs, self.policy.pi_features_extractor)
+            mean = self.policy.action_net(self.policy.mlp_extractor.forward_actor(features))
+            return torch.clamp(mean, -1.0, 1.0)
+
+    return MeanAction().eval()
+
+
+def export_onnx(model: Any, path: Path) -> Path:
+    """Write the model's deterministic action as ONNX (input ``obs`` (batch, 27), output ``action`` (batch, 4))."""
+    import torch
+
+    module = _mean_action_module(model)
+    dummy = torch.zeros((1, OBS_LAYOUT.size), dtype=torch.float32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # the TorchScript exporter (dynamo=False): the mean-action path is a plain MLP, and the dynamo exporter needs
+    # onnxscript; it warns that it is legacy, which says nothing about this graph (checked against SB3 below)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            module,
+            (dummy,),
+            str(path),
+            input_names=["obs"],
+            output_names=["action"],
+            dynamic_axes={"obs": {0: "batch"}, "action": {0: "batch"}},
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    return path
+
+
+def onnx_actions(path: Path, obs: np.ndarray) -> np.ndarray:
+    """Actions ``(n, 4)`` of an exported ``policy.onnx`` for observations ``(n, 27)`` (onnxruntime, CPU)."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return np.asarray(session.run(["action"], {"obs": np.asarray(obs, dtype=np.float32)})[0])
+
+
+def check_onnx(model: Any, path: Path, obs: np.ndarray, atol: float = 1e-5) -> float:
+    """Max abs difference between ONNX and ``model.predict(obs, deterministic=True)``; raises above ``atol``."""
+    ours = onnx_actions(path, obs)
+    theirs = np.asarray(model.predict(obs.astype(np.float32), deterministic=True)[0], dtype=np.float32)
+    diff = float(np.max(np.abs(ours - theirs))) if len(obs) else 0.0
+    if not diff <= atol:
+        raise BundleError(f"ONNX and SB3 actions differ by {diff:.3g} > atol={atol:g} on {len(obs)} observations")
+    return diff
+
+
+def check_observations(cfg: RunConfig, n_random: int = 2000, seed: int = 0) -> np.ndarray:
+    """Random observations inside the layout's bounds plus real ones from the run's validation window."""
+    from experiments.baselines import RandomPolicy
+
+    rng = np.random.default_rng(seed)
+    low, high = OBS_LAYOUT.low, OBS_LAYOUT.high
+    rand = rng.uniform(low, high, size=(n_random, OBS_LAYOUT.size)).astype(np.float32)
+    from agents.stack import make_env
+
+    env, real = make_env(cfg.stack, "val"), []
+    policy = RandomPolicy(seed)
+    obs, info = env.reset(seed=seed)
+    done = False
+    while not done and len(real) < 2000:
+        real.append(obs)
+        obs, _, term, trunc, info = env.step(policy(obs, info))
+        done = term or trunc
+    return np.vstack([rand, np.asarray(real, dtype=np.float32)])
+
+
+# ----------------------------------------------------------------------------------------------- bundle parts
+def _versions() -> dict[str, str]:
+    out = {"tradebrain": package_version()}
+    for lib in ("numpy", "onnx", "onnxruntime", "torch", "stable_baselines3", "gymnasium", "hmmlearn"):
+        try:
+            out[lib] = importlib.metadata.version(lib.replace("_", "-"))
+        except importlib.metadata.PackageNotFoundError:
+            out[lib] = "absent"
+    return out
+
+
+def _tier2(cfg: RunConfig, data: MarketData, start: int) -> dict[str, Any]:
+    """The test-split detector (fitted as the backtest fits it) with its online filter run over bars [0, start)."""
+    if not cfg.stack.tiers.tier2:
+        return {"enabled": False, "detector": None}
+    det = fit_detector(cfg.stack, data, "test")
+    det.reset_filter()
+    theme, last = _theme(data), None
+    for t in range(start):
+        last = det.update(float(data.close[t]), None if data.vix is None else float(data.vix[t]), float(theme[t]))
+    return {
+        "enabled": True,
+        "detector": det.to_json(),
+        "fit_window": list(cfg.stack.test),
+        "last_regime": None if last is None else [float(x) for x in last],
+    }
+
+
+def _theme(data: MarketData) -> np.ndarray:
+    """The theme score the Tier 2 wrapper gives the detector: the env's theme component, 0 before its look-back."""
+    from envs.features import compute_features
+
+    return np.nan_to_num(np.asarray(compute_features(data).components[:, 0], dtype=np.float64), nan=0.0)
+
+
+def _warmup(data: MarketData, start: int, history_bars: int) -> dict[str, Any]:
+    lo = max(0, start - history_bars)
+    rows = []
+    for t in range(lo, start):
+        row = {
+            "time": data.index[t].isoformat(),
+            "open": float(data.open[t]),
+            "high": float(data.high[t]),
+            "low": float(data.low[t]),
+            "close": float(data.close[t]),
+            "volume": float(data.volume[t]),
+        }
+        if data.components is not None:
+            row.update(zip(("theme", "technical", "ai", "sentiment"), map(float, data.components[t]), strict=True))
+        if data.vix is not None:
+            row["vix"] = float(data.vix[t])
+        rows.append(row)
+    return {"ticker": data.name, "bars": rows}
+
+
+def _env_section(cfg: RunConfig) -> dict[str, Any]:
+    s = cfg.stack
+    return {
+        "costs": asdict(s.costs),
+        "limits": s.limits.to_json(),
+        "reward": s.reward.to_json(),
+        "min_trade": s.min_trade,
+        "initial_equity": s.initial_equity,
+        "win_rate_window": 20,
+    }
+
+
+def build_spec(cfg: RunConfig, run_dir: Path, model_file: Path | None, algo: str | None) -> dict[str, Any]:
+    """Everything of ``bundle.json`` except ``files`` and ``policy`` (see :mod:`agents.bundle`)."""
+    s = cfg.stack
+    bandit = ComponentBandit(gamma=s.tiers.tier1_gamma, per_regime=s.tiers.tier1_per_regime and s.tiers.tier2)
+    return {
+        "format": BUNDLE_FORMAT,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "versions": _versions(),
+        "source": {
+            "run": str(run_dir),
+            "model": None if model_file is None else str(model_file),
+            "model_sha256": None if model_file is None else sha256_file(model_file),
+            "algo": algo,
+            "config": cfg.name,
+            "seed": cfg.seed,
+            "data": s.data,
+        },
+        "layout": OBS_LAYOUT.to_json(),
+        "action_map": ActionMap(max_position=s.limits.max_position, max_hold=s.max_hold).to_json(),
+        "env": _env_section(cfg),
+        "features": {"lookback": LOOKBACK, "history_bars": HISTORY_BARS},
+        "tier1": {"enabled": s.tiers.tier1, "bandit": bandit.to_json()},
+        "meta": {"specialists": [], "selector": None},
+    }
+
+
+def export_bundle(
+    run_dir: str | Path,
+    out: str | Path,
+    *,
+    which: str = "best",
+    start: str | None = None,
+    atol: float = 1e-5,
+    n_check: int = 2000,
+) -> dict[str, Any]:
+    """Write the bundle of a run to ``out`` (replaced if it exists); returns the ``bundle.json`` content.
+
+    Args:
+        run_dir: Run folder (``config.yaml`` and a model).
+        out: Bundle folder to write.
+        which: ``"best"`` (``best/best_model.zip``, else ``model.zip``) or ``"final"`` (``model.zip``).
+        start: Live start date (the bars before it warm the run's ticker up); default the test window start.
+        atol: Largest accepted ONNX-vs-SB3 action difference.
+        n_check: Random observations in the ONNX check (plus up to 2000 real ones from the validation window).
+    """
+    from experiments.train import load_model
+
+    run_dir, out = Path(run_dir), Path(out)
+    cfg = load_config(run_dir / "config.yaml")
+    model_file = model_path(run_dir, which)
+    model = load_model(model_file)
+    tmp = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    export_onnx(model, tmp / "policy.onnx")
+    diff = check_onnx(model, tmp / "policy.onnx", check_observations(cfg, n_check), atol)
+    logger.info("ONNX policy matches SB3 predict(deterministic=True): max abs diff %.3g", diff)
+    data = load(cfg.stack.data)
+    first = data.bar_at(start or cfg.stack.test[0])
+    spec = build_spec(cfg, run_dir, model_file, type(model).__name__)
+    spec["tier2"] = _tier2(cfg, data, first)
+    spec["obs_norm"] = read_obs_norm(model_file)
+    spec["policy"] = {"kind": "onnx", "file": "policy.onnx", "input": "obs", "output": "action", "opset": OPSET}
+    spec["policy"]["check"] = {"max_abs_diff": diff, "n_obs": n_check, "atol": atol}
+    warm = _warmup(data, first, spec["features"]["history_bars"])
+    write_json_atomic(tmp / "warmup.json", warm)
+    spec["warmup"] = {"ticker": warm["ticker"], "file": "warmup.json", "start": str(data.index[first].date())}
+    spec["files"] = {name: sha256_file(tmp / name) for name in ("policy.onnx", "warmup.json")}
+    write_json_atomic(tmp / BUNDLE_JSON, spec)
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    return spec
+
+
+# ----------------------------------------------------------------------------------------------- CLI
+def cmd_export(args: argparse.Namespace) -> int:
+    """``tradebrain export --run RUN_DIR [--model best|final] [--out DIR]``."""
+    run_dir = Path(args.run)
+    if not (run_dir / "config.yaml").exists():
+        raise FileNotFoundError(
+            f"{run_dir} is not a run folder (no config.yaml); give the folder `tradebrain train` printed"
+        )
+    out = Path(args.out) if args.out else run_dir / "bundle"
+    spec = export_bundle(run_dir, out, which=args.model, start=args.start)
+    print(f"bundle     : {out}")
+    print(
+        f"policy     : {spec['source']['algo']} -> policy.onnx "
+        f"(max abs diff vs SB3 {spec['policy']['check']['max_abs_diff']:.2g})"
+    )
+    print(f"live start : {spec['warmup']['start']} ({spec['warmup']['ticker']} warmed up)")
+    print(f"serve it   : tradebrain serve --bundle {out}")
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add the ``export`` subcommand to the CLI's subparsers."""
+    p = sub.add_parser("export", help="export a run's model as a bundle (ONNX policy + bundle.json) for live use")
+    p.add_argument("--run", required=True, help="run folder written by `tradebrain train`")
+    p.add_argument("--model", choices=("best", "final"), default="best")
+    p.add_argument("--out", help="bundle folder (default RUN/bundle)")
+    p.add_argument("--start", help="live start date (default: the run's test window start)")
+    p.set_defaults(func=cmd_export)

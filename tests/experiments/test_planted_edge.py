@@ -1,0 +1,95 @@
+"""The planted-edge market: an agent that cannot learn a planted edge cannot be trusted on real data (issue 8).
+
+The default suite trains a small agent and checks that it trades and that its size follows the planted signal;
+the full claim (beat the composite-score rule and buy-and-hold at the cap over 3 seeds, paired CI excluding 0)
+is the slow test, the same measurement as ``python -m experiments.benchmarks.planted_edge``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from envs.data import DataError, load
+from envs.layout import OBS_LAYOUT
+from envs.synthetic import PRESETS, planted_edge
+
+TECH = OBS_LAYOUT.index("technical")
+
+
+def test_presets_load_by_name_and_seed():
+    a, b, c = load("synthetic:planted_edge"), load("synthetic:planted_edge:0"), load("synthetic:planted_edge:1")
+    assert len(a) == 8000 and str(a.index[0].date()) == "1990-01-01"
+    assert np.array_equal(a.close, b.close) and not np.array_equal(a.close, c.close)
+    assert set(PRESETS) >= {"planted_edge", "planted_edge_2regime"}
+    with pytest.raises(DataError, match="unknown synthetic market 'planted'; choose one of"):
+        load("synthetic:planted")
+    with pytest.raises(DataError, match="seed 'x' is not an integer"):
+        load("synthetic:planted_edge:x")
+
+
+def test_the_edge_is_planted_where_it_says():
+    sample = planted_edge().generate(8000, seed=0)
+    close, tech = sample.data.close, sample.data.components[:, 1]
+    fwd = np.log(close[5:] / close[:-5])
+    hit = np.mean(np.sign(fwd) == np.sign(tech[:-5]))
+    others = [np.mean(np.sign(fwd) == np.sign(sample.data.components[:-5, i])) for i in (0, 2, 3)]
+    assert 0.63 < hit < 0.67 and all(0.48 < h < 0.52 for h in others)
+
+
+def _decisions(cfg, policy):
+    from agents.stack import make_env
+
+    env = make_env(cfg.stack, "test")
+    obs, info = env.reset(seed=0)
+    tech, size, done = [], [], False
+    while not done:
+        action = policy(obs, info)
+        tech.append(obs[TECH])
+        size.append(env.unwrapped.action_map.decode(action).size)
+        obs, _, terminated, truncated, info = env.step(action)
+        done = terminated or truncated
+    return np.array(tech), np.array(size)
+
+
+def test_a_small_agent_trades_and_sizes_with_the_planted_signal(tmp_path):
+    from experiments.config import load_config
+    from experiments.train import load_policy, train
+
+    cfg = load_config(
+        "planted_edge",
+        overrides=[
+            f"runs_dir={tmp_path}",
+            "stack.train=['2004-01-01', '2012-01-01']",
+            "stack.tiers.tier1=false",
+            "stack.tiers.tier2=false",
+            "train.total_timesteps=30000",
+            "train.eval_freq=0",
+            "stack.reward.kind=log_return",
+            "train.normalize_obs=true",
+            "ppo.gamma=0.0",
+        ],
+    )
+    result = train(cfg, progress=False)
+    tech, size = _decisions(cfg, load_policy(result.model_path))
+    traded = size >= cfg.stack.min_trade
+    assert traded.sum() >= 30  # it trades ...
+    assert np.corrcoef(tech, size)[0, 1] > 0.3  # ... with the signal ...
+    assert size[tech > 0].mean() > 3 * size[tech <= 0].mean()  # ... and mostly when the signal says up
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="goal not reached yet (README, 'Making the agent learn', 2026-11-24): every pooled CI contains 0; "
+    "remove this mark when a config wins",
+)
+def test_the_agent_beats_the_rules_on_the_planted_edge(tmp_path):
+    """3 seeds (market draw and agent), 200k steps each: the pooled paired Sharpe difference against the
+    composite-score rule and buy-and-hold at the cap has a 90% CI above zero."""
+    from experiments.benchmarks import planted_edge as bench
+
+    units = [bench.run_unit("planted_edge", "default", s, 200_000, str(tmp_path), True) for s in (0, 1, 2)]
+    summary = bench.summarize_variant(units)
+    for name in bench.COMPARE:
+        assert summary[f"vs_{name}_pooled"]["low"] > 0, (name, summary[f"vs_{name}_pooled"])

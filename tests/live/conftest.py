@@ -1,0 +1,44 @@
+"""Fixtures of the live path: one tiny training run and its bundle, built once per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+TINY = [
+    "stack.train=['2005-01-01', '2007-01-01']",
+    "stack.val=['2007-01-01', '2007-07-01']",
+    "stack.test=['2007-07-01', '2008-07-01']",
+    "stack.episode_bars=60",
+    "stack.tiers.tier2_restarts=2",
+    "stack.tiers.tier2_fit_bars=500",
+    "ppo.n_steps=128",
+    "ppo.batch_size=64",
+    "ppo.n_epochs=2",
+    "train.total_timesteps=256",
+    "train.n_envs=1",
+    "train.eval_freq=0",
+    "train.checkpoint_freq=0",
+]
+"""A run small enough to train in a few seconds: sp500, train 2005-2006, test 2007-07 .. 2008-06."""
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A trained run folder (config.yaml, model.zip)."""
+    from experiments.config import load_config
+    from experiments.train import train
+
+    cfg = load_config("quickstart", overrides=[*TINY, f"runs_dir={tmp_path_factory.mktemp('runs')}"])
+    return train(cfg, progress=False).run_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tiny_run, tmp_path_factory) -> Path:
+    """The run's bundle (policy.onnx, warmup.json, bundle.json)."""
+    from experiments.export import export_bundle
+
+    out = tmp_path_factory.mktemp("bundle") / "bundle"
+    export_bundle(tiny_run, out, n_check=500)
+    return out

@@ -1,0 +1,107 @@
+"""Folds, unit keys, atomic writes, the results page's statistics and the errors of the walk-forward config."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from experiments.cli import main
+from experiments.config import ConfigError
+from experiments.results import median_ci, total_trials
+from experiments.walkforward import (
+    ABLATION,
+    Unit,
+    load_walkforward,
+    make_folds,
+    plan_units,
+    write_json_atomic,
+)
+
+
+def test_default_folds_on_sp500_roll_one_test_year_at_a_time_from_2007_to_2018():
+    wf, cfg = load_walkforward("walkforward")
+    folds = make_folds(wf, cfg)
+    assert [f.test_year for f in folds] == list(range(2007, 2019))
+    first, last = folds[0], folds[-1]
+    assert first.train == ("1999-12-30", "2005-01-01")  # not before bar 250: the train detector needs bars
+    assert first.val == ("2005-01-01", "2007-01-01") and first.test == ("2007-01-01", "2008-01-01")
+    assert last.train == ("2010-01-01", "2016-01-01") and last.test == ("2018-01-01", "2019-01-01")
+    for f in folds:
+        assert f.train[1] == f.val[0] and f.val[1] == f.test[0] == f"{f.test_year}-01-01"
+    assert wf.seeds == (0, 1, 2) and wf.tier_sets == ("tier1+2+3",)
+
+
+def test_units_are_folds_x_seeds_x_tier_sets_with_keys_from_the_resolved_config():
+    wf, cfg = load_walkforward("walkforward", ["walkforward.last_test_year=2008"])
+    units = plan_units(replace(wf, tier_sets=ABLATION), cfg)
+    assert len(units) == 2 * 3 * (len(ABLATION) + 1)
+    assert len({u.key for u in units}) == len(units)
+    u = units[0]
+    assert u.key == Unit(u.fold, u.seed, u.tier_set, replace(cfg, name="other", runs_dir="elsewhere")).key
+    bigger = replace(cfg, train=replace(cfg.train, total_timesteps=cfg.train.total_timesteps + 1))
+    assert Unit(u.fold, u.seed, u.tier_set, bigger).key != u.key  # a changed budget is a new unit
+    c = u.config()
+    assert c.seed == u.seed and c.stack.test == u.fold.test and c.stack.train == u.fold.train
+
+
+def test_atomic_write_replaces_the_file_and_leaves_no_temporary(tmp_path):
+    path = tmp_path / "a" / "unit.json"
+    write_json_atomic(path, {"x": 1.0, "inf": math.inf})
+    write_json_atomic(path, {"x": 2.0})
+    assert json.loads(path.read_text()) == {"x": 2.0}
+    assert [p.name for p in path.parent.iterdir()] == ["unit.json"]
+    with pytest.raises(TypeError):
+        write_json_atomic(path, {"x": object()})
+    assert json.loads(path.read_text()) == {"x": 2.0} and len(list(path.parent.iterdir())) == 1
+
+
+def test_median_ci_of_unit_values_keeps_inf_and_drops_nan():
+    med, low, high = median_ci(np.array([1.0, 1.0, 1.0, math.nan]), n_seeds=2, n_boot=50)
+    assert (med, low, high) == (1.0, 1.0, 1.0)
+    med, low, high = median_ci(np.array([0.0, math.inf, math.inf, math.inf, 0.5]), n_seeds=1, n_boot=200)
+    assert med == math.inf and high == math.inf and 0.0 <= low  # profit factors with no loss are best cases
+    med, low, high = median_ci(np.arange(12.0), n_seeds=3, n_boot=200)
+    assert med == 5.5 and low <= med <= high and low < high
+    assert all(math.isnan(x) for x in median_ci(np.array([math.nan]), 1, 50))
+
+
+def test_every_configuration_counts_its_trials():
+    class R:
+        def __init__(self, trials):
+            self.trials = trials
+
+    records = {"tier1+2+3": [R(4), R(6), R(5)], "rules": [R(1)], "ma_trend": [R(1), R(1)]}
+    assert total_trials(records) == 5 + 1 + 1
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ("walkforward.tier_sets=[all]", "needs Tier 4"),
+        ("walkforward.tier_sets=[tier4]", "unknown tier set 'tier4'"),
+        ("walkforward.val_years=8", "walkforward.val_years=8"),
+        ("walkforward.seed=[1]", "did you mean 'seeds'"),
+        ("walkforward.last_test_year=2030", "walkforward test year 2019 is outside"),
+    ],
+)
+def test_bad_walkforward_settings_exit_2_with_a_one_line_error(setting, message, capsys):
+    assert main(["walk-forward", "--set", setting, "--run", "/nonexistent/never-written"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+def test_tier_set_all_is_refused_until_tier4_exists():
+    with pytest.raises(ConfigError, match="Tier 4"):
+        load_walkforward("walkforward", ["walkforward.tier_sets=[all]"])
+
+
+def test_the_budget_pick_is_the_smallest_past_which_more_training_gains_less_than_the_tolerance():
+    from experiments.benchmarks.walkforward_budget import smallest_sufficient_budget
+
+    assert smallest_sufficient_budget({25: 0.1, 50: 0.3, 100: 0.32, 200: 0.31}, tolerance=0.05) == 50
+    assert smallest_sufficient_budget({25: 0.1, 50: 0.3, 100: 0.5}, tolerance=0.05) == 100
+    assert smallest_sufficient_budget({25: 0.4, 50: 0.3}, tolerance=0.05) == 25
