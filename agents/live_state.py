@@ -312,3 +312,20 @@ class LiveAccount:
 def regime_name(probs: Sequence[float]) -> str:
     """Most likely regime of a ``(5,)`` probability vector (ties: the first)."""
     return REGIMES[int(np.argmax(probs))]
+
+
+def bar_record(data: MarketData, t: int) -> dict[str, Any]:
+    """Bar ``t`` of ``data`` as the brain's bar mapping."""
+    out: dict[str, Any] = {
+        "time": data.index[t].isoformat(),
+        "open": float(data.open[t]),
+        "high": float(data.high[t]),
+        "low": float(data.low[t]),
+        "close": float(data.close[t]),
+        "volume": float(data.volume[t]),
+    }
+    if data.components is not None:
+        out.update(zip(COMPONENTS, map(float, data.components[t]), strict=True))
+    if data.vix is not None:
+        out["vix"] = float(data.vix[t])
+    return out

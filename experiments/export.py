@@ -45,6 +45,7 @@ from agents.bundle import (
     sha256_file,
     write_json_atomic,
 )
+from agents.live_state import bar_record
 from agents.obs_norm import FILENAME as OBS_NORM_FILE
 from agents.obs_norm import ObsNormalizer
 from agents.stack import fit_detector
@@ -224,21 +225,7 @@ def _theme(data: MarketData) -> np.ndarray:
 
 def _warmup(data: MarketData, start: int, history_bars: int) -> dict[str, Any]:
     lo = max(0, start - history_bars)
-    rows = []
-    for t in range(lo, start):
-        row = {
-            "time": data.index[t].isoformat(),
-            "open": float(data.open[t]),
-            "high": float(data.high[t]),
-            "low": float(data.low[t]),
-            "close": float(data.close[t]),
-            "volume": float(data.volume[t]),
-        }
-        if data.components is not None:
-            row.update(zip(("theme", "technical", "ai", "sentiment"), map(float, data.components[t]), strict=True))
-        if data.vix is not None:
-            row["vix"] = float(data.vix[t])
-        rows.append(row)
+    rows = [bar_record(data, t) for t in range(lo, start)]
     return {"ticker": data.name, "bars": rows}
 
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from agents.bundle import read_bundle
 from agents.live import LiveBrain
+from agents.live_state import bar_record
 from agents.tier1 import ComponentBandit, ComponentWeightWrapper
 from agents.tier2 import RegimeDetector, RegimeWrapper
 from envs.data import MarketData, load
@@ -78,23 +79,6 @@ class InProcess:
         return None if hist is None or hist.last_time is None else hist.last_time.isoformat()
 
 
-def bar_dict(data: MarketData, t: int) -> dict[str, Any]:
-    """Bar ``t`` of ``data`` as the brain's bar mapping."""
-    out: dict[str, Any] = {
-        "time": data.index[t].isoformat(),
-        "open": float(data.open[t]),
-        "high": float(data.high[t]),
-        "low": float(data.low[t]),
-        "close": float(data.close[t]),
-        "volume": float(data.volume[t]),
-    }
-    if data.components is not None:
-        out.update(zip(("theme", "technical", "ai", "sentiment"), map(float, data.components[t]), strict=True))
-    if data.vix is not None:
-        out["vix"] = float(data.vix[t])
-    return out
-
-
 class LiveBrainPolicy:
     """A backtest :class:`~experiments.backtest.Policy` that asks a live brain, bar by bar, what to do.
 
@@ -127,7 +111,7 @@ class LiveBrainPolicy:
         first = 0 if last is None else int(data.index.searchsorted(np.datetime64(last[:19]), side="right"))
         for lo in range(first, bar, self.batch):
             self.brain.observe_bars(
-                self.ticker, [bar_dict(data, t) for t in range(lo, min(bar, lo + self.batch))], None
+                self.ticker, [bar_record(data, t) for t in range(lo, min(bar, lo + self.batch))], None
             )
 
     def __call__(self, obs: np.ndarray, info: Mapping[str, Any]) -> np.ndarray:
@@ -138,7 +122,7 @@ class LiveBrainPolicy:
             self.next_bar = bar
         trade = info.get("trade")
         for b in range(self.next_bar, bar + 1):
-            row = bar_dict(base.data, b)
+            row = bar_record(base.data, b)
             if trade is not None and b == bar:
                 row["_exit_reason"] = trade["exit_reason"]
             self.brain.observe_bars(self.ticker, [row], {"equity": float(base.equity_curve[b])})

@@ -1,0 +1,150 @@
+"""The dashboard in a real headless Chromium: data in every panel, no console errors, and a screenshot to look at.
+
+A real ``tradebrain serve`` (uvicorn on a loopback port, :mod:`tests.live.server`) is fed bars with equity marks,
+decisions, learned trades and a breaker trip and reset through the API; then selenium opens ``GET /`` and waits
+until every panel shows what was fed. The screenshot goes to the test's tmp dir and to ``/tmp/dashboard.png``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .server import Server
+
+API = "/api/learning"
+SCREENSHOT = Path("/tmp/dashboard.png")
+N_BARS = 30
+REGIMES = ("bull_momentum", "bear_defensive", "choppy", "crisis", "theme_driven")
+COMPONENTS = ("theme", "technical", "ai", "sentiment")
+
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+
+
+def _chromium() -> tuple[str, str]:
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    driver = shutil.which("chromedriver")
+    if browser is None or driver is None:
+        pytest.skip(f"needs chromium and chromedriver on PATH (chromium: {browser}, chromedriver: {driver})")
+    return browser, driver
+
+
+@pytest.fixture(scope="module")
+def fed_server(tiny_bundle, tmp_path_factory):
+    """A running service with bars, equity marks, decisions, trades and breaker events in its brain."""
+    tmp = tmp_path_factory.mktemp("dashboard")
+    srv = Server(tiny_bundle, tmp / "journal.sqlite", tmp / "server.log")
+    try:
+        _feed(srv, json.loads((tiny_bundle / "bundle.json").read_text())["warmup"]["ticker"])
+        yield srv
+    finally:
+        srv.stop()
+
+
+def _feed(srv: Server, ticker: str) -> None:
+    import pandas as pd
+
+    with httpx.Client(base_url=srv.url + API, headers=srv.auth, timeout=30) as c:
+        last = pd.Timestamp(c.get("/regime", params={"ticker": ticker}).json()["current"]["time"])
+        close, equity = 1400.0, 100_000.0
+        for i in range(N_BARS):
+            close *= 1 + 0.012 * math.sin(i / 3.0) + 0.002
+            equity *= 1 + 0.006 * math.sin(i / 4.0)  # a rise, a dip of a few percent, a recovery
+            t = (last + pd.Timedelta(days=i + 1)).isoformat()
+            bar = {"time": t, "open": close * 0.998, "high": close * 1.01, "low": close * 0.99, "close": close}
+            r = c.post("/bars", json={"ticker": ticker, "bars": [{**bar, "volume": 1e9}], "portfolio_state": {"equity": equity}})
+            assert r.status_code == 200, r.text
+            if i % 5 == 4:  # a decision and the trade it led to, every fifth bar
+                scores = {"theme": 0.6 * math.cos(i), "technical": 0.4, "ai": -0.3 * math.sin(i), "sentiment": 0.1}
+                d = c.post("/decide", json={"ticker": ticker, "component_scores": scores})
+                assert d.status_code == 200, d.text
+                trade = {
+                    "trade_id": f"dash-{i}",
+                    "net_return": 0.02 if i % 10 == 4 else -0.01,
+                    "decision_id": d.json()["decision_id"],
+                    "ticker": ticker,
+                    "exit_reason": "target" if i % 10 == 4 else "stop",
+                }
+                assert c.post("/learn", json=trade).json()["accepted"]
+        assert c.post("/circuit-breaker", json={"action": "trip", "reason": "dashboard test: manual halt"}).status_code == 200
+        r = c.post("/circuit-breaker", json={"action": "reset", "reason": "dashboard test: all clear"})
+        assert r.json()["state"] == "ACTIVE"
+
+
+# Pixels drawn inside a canvas' plot frame (the frame itself and the axis labels excluded).
+_INK = """
+const c = document.getElementById(arguments[0]);
+const pad = 30, data = c.getContext("2d").getImageData(pad + 2, 7, c.width - pad - 9, c.height - 24).data;
+let n = 0;
+for (let i = 3; i < data.length; i += 4) if (data[i] > 0) n++;
+return n;
+"""
+
+
+def _rows(driver, tbody: str) -> list[list[str]]:
+    from selenium.webdriver.common.by import By
+
+    return [
+        [td.text for td in tr.find_elements(By.TAG_NAME, "td")]
+        for tr in driver.find_elements(By.CSS_SELECTOR, f"#{tbody} tr")
+    ]
+
+
+def test_dashboard_renders_every_panel_without_console_errors(fed_server, tmp_path):
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    browser, chromedriver = _chromium()
+    opts = Options()
+    opts.binary_location = browser
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1300,1500"):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=opts)
+    try:
+        driver.set_page_load_timeout(20)
+        driver.get(fed_server.url + "/")
+
+        def rendered(d) -> bool:
+            return (
+                d.execute_script("return document.body.dataset.loaded") == "1"
+                and all(len(_rows(d, t)) > 0 for t in ("decisions", "trades", "breaker-events"))
+                and d.find_element(By.ID, "regime-current").text != ""
+            )
+
+        WebDriverWait(driver, 15, poll_frequency=0.2).until(rendered)
+        text = {k: driver.find_element(By.ID, k).text for k in ("status", "equity-summary", "regime-current", "weights-current", "breaker-state")}
+
+        assert text["status"].startswith("6 decisions, 6 trades, breaker ACTIVE"), text
+        assert f"{N_BARS} marks" in text["equity-summary"] and "drawdown" in text["equity-summary"], text
+        assert any(r in text["regime-current"] for r in REGIMES) and "confidence" in text["regime-current"], text
+        weights = dict(part.rsplit(" ", 1) for part in text["weights-current"].split(", "))
+        assert set(weights) == set(COMPONENTS) and abs(sum(map(float, weights.values())) - 1) < 0.02, text
+        assert text["breaker-state"].startswith("state ACTIVE") and "2 events" in text["breaker-state"], text
+        for canvas in ("equity", "regimes", "weights"):
+            assert driver.execute_script(_INK, canvas) > 200, f"canvas {canvas} has no curve"
+        legends = {k: driver.find_element(By.ID, k).text for k in ("regime-legend", "weights-legend")}
+        assert all(r in legends["regime-legend"] for r in REGIMES) and all(c in legends["weights-legend"] for c in COMPONENTS)
+
+        decisions, trades, events = (_rows(driver, t) for t in ("decisions", "trades", "breaker-events"))
+        assert len(decisions) == 6 and all(r[2] in ("buy", "hold") and r[7] for r in decisions), decisions
+        assert len(trades) == 6 and {r[0] for r in trades} == {f"dash-{i}" for i in range(4, N_BARS, 5)}, trades
+        assert [(r[1], r[2]) for r in events] == [("ACTIVE", "HALTED"), ("HALTED", "ACTIVE")][::-1], events
+        assert "reset: dashboard test: all clear" in events[0][3], events
+
+        png = driver.get_screenshot_as_png()
+        (tmp_path / "dashboard.png").write_bytes(png)
+        SCREENSHOT.write_bytes(png)
+
+        logs = driver.get_log("browser")
+        severe = [e for e in logs if e["level"] == "SEVERE"]
+        assert severe == [], severe
+    finally:
+        driver.quit()
