@@ -57,7 +57,10 @@ def _feed(srv: Server, ticker: str) -> None:
             equity *= 1 + 0.006 * math.sin(i / 4.0)  # a rise, a dip of a few percent, a recovery
             t = (last + pd.Timedelta(days=i + 1)).isoformat()
             bar = {"time": t, "open": close * 0.998, "high": close * 1.01, "low": close * 0.99, "close": close}
-            r = c.post("/bars", json={"ticker": ticker, "bars": [{**bar, "volume": 1e9}], "portfolio_state": {"equity": equity}})
+            r = c.post(
+                "/bars",
+                json={"ticker": ticker, "bars": [{**bar, "volume": 1e9}], "portfolio_state": {"equity": equity}},
+            )
             assert r.status_code == 200, r.text
             if i % 5 == 4:  # a decision and the trade it led to, every fifth bar
                 scores = {"theme": 0.6 * math.cos(i), "technical": 0.4, "ai": -0.3 * math.sin(i), "sentiment": 0.1}
@@ -71,7 +74,10 @@ def _feed(srv: Server, ticker: str) -> None:
                     "exit_reason": "target" if i % 10 == 4 else "stop",
                 }
                 assert c.post("/learn", json=trade).json()["accepted"]
-        assert c.post("/circuit-breaker", json={"action": "trip", "reason": "dashboard test: manual halt"}).status_code == 200
+        assert (
+            c.post("/circuit-breaker", json={"action": "trip", "reason": "dashboard test: manual halt"}).status_code
+            == 200
+        )
         r = c.post("/circuit-breaker", json={"action": "reset", "reason": "dashboard test: all clear"})
         assert r.json()["state"] == "ACTIVE"
 
@@ -79,7 +85,8 @@ def _feed(srv: Server, ticker: str) -> None:
 # Pixels drawn inside a canvas' plot frame (the frame itself and the axis labels excluded).
 _INK = """
 const c = document.getElementById(arguments[0]);
-const pad = 30, data = c.getContext("2d").getImageData(pad + 2, 7, c.width - pad - 9, c.height - 24).data;
+const pad = Number(c.dataset.pad);
+const data = c.getContext("2d").getImageData(pad + 2, 7, c.width - pad - 9, c.height - 24).data;
 let n = 0;
 for (let i = 3; i < data.length; i += 4) if (data[i] > 0) n++;
 return n;
@@ -104,7 +111,13 @@ def test_dashboard_renders_every_panel_without_console_errors(fed_server, tmp_pa
     browser, chromedriver = _chromium()
     opts = Options()
     opts.binary_location = browser
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1300,1500"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--window-size=1300,1500",
+    ):
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(executable_path=chromedriver), options=opts)
@@ -120,28 +133,35 @@ def test_dashboard_renders_every_panel_without_console_errors(fed_server, tmp_pa
             )
 
         WebDriverWait(driver, 15, poll_frequency=0.2).until(rendered)
-        text = {k: driver.find_element(By.ID, k).text for k in ("status", "equity-summary", "regime-current", "weights-current", "breaker-state")}
+        png = driver.get_screenshot_as_png()  # before the checks, so a failing run leaves one to look at
+        (tmp_path / "dashboard.png").write_bytes(png)
+        SCREENSHOT.write_bytes(png)
+        text = {
+            k: driver.find_element(By.ID, k).text
+            for k in ("status", "equity-summary", "regime-current", "weights-current", "breaker-state")
+        }
 
         assert text["status"].startswith("6 decisions, 6 trades, breaker ACTIVE"), text
         assert f"{N_BARS} marks" in text["equity-summary"] and "drawdown" in text["equity-summary"], text
         assert any(r in text["regime-current"] for r in REGIMES) and "confidence" in text["regime-current"], text
-        weights = dict(part.rsplit(" ", 1) for part in text["weights-current"].split(", "))
+        assert text["weights-current"].startswith("pooled now: "), text
+        weights = dict(part.rsplit(" ", 1) for part in text["weights-current"].removeprefix("pooled now: ").split(", "))
         assert set(weights) == set(COMPONENTS) and abs(sum(map(float, weights.values())) - 1) < 0.02, text
         assert text["breaker-state"].startswith("state ACTIVE") and "2 events" in text["breaker-state"], text
-        for canvas in ("equity", "regimes", "weights"):
+        assert "last decision: theme" in driver.find_element(By.ID, "weights-caption").text
+        for canvas in ("equity", "drawdown", "regimes", "weights"):
             assert driver.execute_script(_INK, canvas) > 200, f"canvas {canvas} has no curve"
         legends = {k: driver.find_element(By.ID, k).text for k in ("regime-legend", "weights-legend")}
-        assert all(r in legends["regime-legend"] for r in REGIMES) and all(c in legends["weights-legend"] for c in COMPONENTS)
+        assert all(r in legends["regime-legend"] for r in REGIMES) and all(
+            c in legends["weights-legend"] for c in COMPONENTS
+        )
 
         decisions, trades, events = (_rows(driver, t) for t in ("decisions", "trades", "breaker-events"))
         assert len(decisions) == 6 and all(r[2] in ("buy", "hold") and r[7] for r in decisions), decisions
         assert len(trades) == 6 and {r[0] for r in trades} == {f"dash-{i}" for i in range(4, N_BARS, 5)}, trades
-        assert [(r[1], r[2]) for r in events] == [("ACTIVE", "HALTED"), ("HALTED", "ACTIVE")][::-1], events
+        newest_first = [("HALTED", "ACTIVE"), ("ACTIVE", "HALTED")]
+        assert [(r[1], r[2]) for r in events] == newest_first, events
         assert "reset: dashboard test: all clear" in events[0][3], events
-
-        png = driver.get_screenshot_as_png()
-        (tmp_path / "dashboard.png").write_bytes(png)
-        SCREENSHOT.write_bytes(png)
 
         logs = driver.get_log("browser")
         severe = [e for e in logs if e["level"] == "SEVERE"]
