@@ -94,18 +94,23 @@ return n;
 
 
 def _rows(driver, tbody: str) -> list[list[str]]:
-    from selenium.webdriver.common.by import By
+    """The cells of a table body, read in one script call: the page re-renders every 5 s, so element handles
+    found in one call can be stale in the next."""
+    script = (
+        "return Array.from(document.querySelectorAll('#' + arguments[0] + ' tr'))"
+        ".map(tr => Array.from(tr.querySelectorAll('td')).map(td => td.innerText));"
+    )
+    return driver.execute_script(script, tbody)
 
-    return [
-        [td.text for td in tr.find_elements(By.TAG_NAME, "td")]
-        for tr in driver.find_elements(By.CSS_SELECTOR, f"#{tbody} tr")
-    ]
+
+def _text(driver, element_id: str) -> str:
+    """An element's text, read in one script call (see :func:`_rows`)."""
+    return driver.execute_script("return document.getElementById(arguments[0]).innerText;", element_id)
 
 
 def test_dashboard_renders_every_panel_without_console_errors(fed_server, tmp_path):
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
-    from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     browser, chromedriver = _chromium()
@@ -129,7 +134,7 @@ def test_dashboard_renders_every_panel_without_console_errors(fed_server, tmp_pa
             return (
                 d.execute_script("return document.body.dataset.loaded") == "1"
                 and all(len(_rows(d, t)) > 0 for t in ("decisions", "trades", "breaker-events"))
-                and d.find_element(By.ID, "regime-current").text != ""
+                and _text(d, "regime-current") != ""
             )
 
         WebDriverWait(driver, 15, poll_frequency=0.2).until(rendered)
@@ -137,7 +142,7 @@ def test_dashboard_renders_every_panel_without_console_errors(fed_server, tmp_pa
         (tmp_path / "dashboard.png").write_bytes(png)
         SCREENSHOT.write_bytes(png)
         text = {
-            k: driver.find_element(By.ID, k).text
+            k: _text(driver, k)
             for k in ("status", "equity-summary", "regime-current", "weights-current", "breaker-state")
         }
 
@@ -148,10 +153,10 @@ def test_dashboard_renders_every_panel_without_console_errors(fed_server, tmp_pa
         weights = dict(part.rsplit(" ", 1) for part in text["weights-current"].removeprefix("pooled now: ").split(", "))
         assert set(weights) == set(COMPONENTS) and abs(sum(map(float, weights.values())) - 1) < 0.02, text
         assert text["breaker-state"].startswith("state ACTIVE") and "2 events" in text["breaker-state"], text
-        assert "last decision: theme" in driver.find_element(By.ID, "weights-caption").text
+        assert "last decision: theme" in _text(driver, "weights-caption")
         for canvas in ("equity", "drawdown", "regimes", "weights"):
             assert driver.execute_script(_INK, canvas) > 200, f"canvas {canvas} has no curve"
-        legends = {k: driver.find_element(By.ID, k).text for k in ("regime-legend", "weights-legend")}
+        legends = {k: _text(driver, k) for k in ("regime-legend", "weights-legend")}
         assert all(r in legends["regime-legend"] for r in REGIMES) and all(
             c in legends["weights-legend"] for c in COMPONENTS
         )
