@@ -41,11 +41,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """``tradebrain serve --bundle DIR [--host 127.0.0.1] [--port 8000] [--store FILE] [--token-file FILE]``."""
     import uvicorn
 
+    from experiments.config import ConfigError
     from experiments.service.app import create_app
 
     bundle = Path(args.bundle)
     store = Path(args.store) if args.store else bundle.parent / "live" / "journal.sqlite"
     token, source = resolve_token(args.token_file, store.parent)
+    if len(token) < 16:
+        raise ConfigError(
+            f"the bearer token from {source} has {len(token)} characters, at least 16 are needed; e.g. "
+            f'export {TOKEN_ENV}=$(python -c "import secrets; print(secrets.token_urlsafe(24))")'
+        )
     app = create_app(bundle, store, token, synchronous=args.synchronous)
     logging.getLogger("tradebrain.service").setLevel(logging.INFO)
     print(f"tradebrain serve: bundle {bundle}, store {store}, token from {source}", file=sys.stderr, flush=True)
