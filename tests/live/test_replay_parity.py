@@ -42,3 +42,22 @@ def test_decisions_only_see_the_past(tiny_bundle):
     last = brain.tickers[ticker].bars[-1]
     with pytest.raises(LiveInputError, match="is not after the last bar"):
         brain.observe_bar(ticker, {**last.to_json()})
+
+
+def test_paper_through_the_service_trades_as_in_process(tiny_run, tiny_bundle, tmp_path):
+    """`tradebrain paper --url`: the same replay through a real server gives the in-process replay's trades."""
+    from experiments.service.client import ServiceBrain
+    from tests.live.server import TOKEN, Server
+
+    cfg = load_config(tiny_run / "config.yaml")
+    local, _ = paper_run(tiny_bundle, cfg.stack.data, end=cfg.stack.test[1])
+    server = Server(tiny_bundle, tmp_path / "journal.sqlite", tmp_path / "server.log")
+    try:
+        brain = ServiceBrain(server.url, token=TOKEN)
+        remote, policy = paper_run(tiny_bundle, cfg.stack.data, end=cfg.stack.test[1], brain=brain)
+    finally:
+        server.stop()
+    assert len(local.trades) >= 5
+    assert remote.trades[DECISION_COLUMNS].equals(local.trades[DECISION_COLUMNS])
+    np.testing.assert_allclose(remote.equity.to_numpy(), local.equity.to_numpy(), rtol=1e-9)
+    assert policy.max_obs_diff <= 1e-6
