@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup lint test test-slow run bench ablate clean
+.PHONY: setup browser lint test test-slow run bench ablate clean
 
 setup: $(STAMP)
 
@@ -21,7 +21,16 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy envs agents --ignore-missing-imports
 
-test: setup
+# Debian's chromium and chromium-driver for the dashboard's browser test (tests/live/test_dashboard_browser.py);
+# installed with apt when missing and this is root on Debian, else that one test is skipped with the reason.
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  echo "installing Debian's chromium and chromium-driver for the dashboard browser test"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else echo "chromium/chromedriver missing and no root apt: the dashboard browser test will be skipped"; fi
+
+test: setup browser
 	$(BIN)/python -m pytest -n 2 -q
 
 test-slow: setup

@@ -122,6 +122,13 @@ def test_dashboard_renders_every_panel_without_console_errors(fed_server, tmp_pa
         "--disable-gpu",
         "--disable-dev-shm-usage",
         "--window-size=1300,1500",
+        # no background traffic: this machine's network is closed except for package registries
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
     ):
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
