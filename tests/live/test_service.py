@@ -240,3 +240,39 @@ def test_store_refuses_newer_schema_and_other_bundles(tmp_path: Path):
         db.execute("UPDATE schema SET version = 99")
     with pytest.raises(StoreError, match="schema version 99; this tradebrain knows up to 1"):
         Store(tmp_path / "j.sqlite", "aaa")
+
+
+def test_a_restarted_service_restores_the_brain_exactly(tiny_bundle, ticker, tmp_path):
+    """Bars, decisions, trades and a breaker trip, then a restart on the same store: every read endpoint answers
+    what it answered before."""
+
+    def read(c: httpx.Client, path: str, **params: str) -> dict:
+        r = c.get(path, params=params)
+        assert r.status_code == 200, (path, r.text)
+        return r.json()
+
+    store = tmp_path / "journal.sqlite"
+    srv = Server(tiny_bundle, store, tmp_path / "server.log")
+    reads = ("/statistics", "/weights", "/performance", "/report")
+    try:
+        with httpx.Client(base_url=srv.url + API, headers=srv.auth, timeout=10) as c:
+            for i in range(6):
+                assert c.post("/bars", json={"ticker": ticker, "bars": [_next_bar(srv, ticker)]}).status_code == 200
+                d = c.post("/decide", json={"ticker": ticker, "component_scores": {"theme": 0.5, "ai": -0.2}}).json()
+                trade = {"trade_id": f"r-{i}", "net_return": 0.01 if i % 2 else -0.005, "decision_id": d["decision_id"]}
+                assert c.post("/learn", json=trade).json()["accepted"]
+            c.post("/circuit-breaker", json={"action": "trip", "reason": "restore test"})
+            before = {path: read(c, path) for path in reads}
+            before["/regime"] = read(c, "/regime", ticker=ticker)
+    finally:
+        srv.stop()
+    again = Server(tiny_bundle, store, tmp_path / "server2.log")
+    try:
+        with httpx.Client(base_url=again.url + API, headers=again.auth, timeout=10) as c:
+            after = {path: read(c, path) for path in reads}
+            after["/regime"] = read(c, "/regime", ticker=ticker)
+    finally:
+        again.stop()
+    for path, value in before.items():
+        assert after[path] == value, path
+    assert after["/statistics"]["trades"] == 6 and after["/statistics"]["breaker"] == "HALTED"
