@@ -74,6 +74,19 @@ class OnnxPolicy:
         return np.clip(np.asarray(out, dtype=np.float32).reshape(-1), -1.0, 1.0)
 
 
+def _check_components(field: str, scores: Any) -> dict[str, float]:
+    """``{component: score}`` checked (known names, numbers in [-1, 1]); None values are left out."""
+    if not isinstance(scores, Mapping):
+        raise LiveInputError(field, f"is a {type(scores).__name__}; pass {{name: score}}")
+    out: dict[str, float] = {}
+    for name, value in scores.items():
+        if name not in COMPONENTS:
+            raise LiveInputError(f"{field}.{name}", f"unknown component; valid: {', '.join(COMPONENTS)}")
+        if value is not None:
+            out[name] = _number(f"{field}.{name}", value, low=-1.0, high=1.0)
+    return out
+
+
 def _rule_policy(action_map: ActionMap) -> Policy:
     """The Tier 1 + Tier 2 composite-score rule (no trained policy): one implementation, the baseline's."""
     rule = CompositeScoreRule(action_map)
@@ -297,13 +310,8 @@ class LiveBrain:
         comps = [float(x) for x in hist.features[6:10]]
         if scores is None:
             return comps
-        if not isinstance(scores, Mapping):
-            raise LiveInputError("component_scores", f"is a {type(scores).__name__}; pass {{name: score}}")
-        for name, value in scores.items():
-            if name not in COMPONENTS:
-                raise LiveInputError(f"component_scores.{name}", f"unknown component; valid: {', '.join(COMPONENTS)}")
-            if value is not None:
-                comps[COMPONENTS.index(name)] = _number(f"component_scores.{name}", value, low=-1.0, high=1.0)
+        for name, value in _check_components("component_scores", scores).items():
+            comps[COMPONENTS.index(name)] = value
         return comps
 
     def _regime(self, hist: TickerHistory) -> tuple[tuple[float, ...], str | None]:
@@ -442,13 +450,7 @@ class LiveBrain:
             comps = decision["components"]
         if comps is None:
             raise LiveInputError("components", "missing; pass the component scores at entry or a known decision_id")
-        if not isinstance(comps, Mapping):
-            raise LiveInputError("components", f"is a {type(comps).__name__}; pass {{name: score}}")
-        for name, value in comps.items():
-            if name not in COMPONENTS:
-                raise LiveInputError(f"components.{name}", f"unknown component; valid: {', '.join(COMPONENTS)}")
-            if value is not None:
-                _number(f"components.{name}", value, low=-1.0, high=1.0)
+        _check_components("components", comps)
         if "regime" not in trade and decision is not None:
             trade["regime"], trade["regime_probs"] = decision["regime"], decision["regime_probs"]
         if not self.tier2:

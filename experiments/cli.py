@@ -50,14 +50,6 @@ def _run_config(run_dir: Path) -> RunConfig:
     return load_config(path)
 
 
-def _model_path(run_dir: Path, which: str) -> Path:
-    best, final = run_dir / "best" / "best_model.zip", run_dir / "model.zip"
-    path = best if which == "best" and best.exists() else final
-    if not path.exists():
-        raise FileNotFoundError(f"no trained model in {run_dir} (looked for {best} and {final})")
-    return path
-
-
 def _print_summary(run_dir: Path, results: dict, seconds: float | None = None) -> None:  # type: ignore[type-arg]
     from experiments.report import metrics_table
 
@@ -82,11 +74,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_backtest(args: argparse.Namespace) -> int:
     from experiments.evaluate import evaluate
-    from experiments.train import show_progress
+    from experiments.train import model_path, show_progress
 
     run_dir = Path(args.run)
     cfg = _run_config(run_dir)
-    results = evaluate(cfg, run_dir, _model_path(run_dir, args.model), progress=show_progress())
+    results = evaluate(cfg, run_dir, model_path(run_dir, args.model), progress=show_progress())
     _print_summary(run_dir, results)
     return 0
 

@@ -54,6 +54,7 @@ from envs.data import MarketData, load
 from envs.features import LOOKBACK
 from envs.layout import OBS_LAYOUT, ActionMap
 from experiments.config import RunConfig, load_config
+from experiments.train import model_path
 
 logger = logging.getLogger(__name__)
 
@@ -62,17 +63,6 @@ SUPPORTED_ALGOS = ("PPO", "A2C")
 HISTORY_BARS = 600
 """Bars of history a live ticker keeps (features are recomputed on them; EMA and RSI seeds are forgotten)."""
 OPSET = 17
-
-
-def model_path(run_dir: Path, which: str = "best") -> Path:
-    """``best/best_model.zip`` (``which="best"``, falling back to ``model.zip``) or ``model.zip`` of a run."""
-    if which not in ("best", "final"):
-        raise ValueError(f"model={which!r}; choose 'best' or 'final'")
-    best, final = run_dir / "best" / "best_model.zip", run_dir / "model.zip"
-    path = best if which == "best" and best.exists() else final
-    if not path.exists():
-        raise FileNotFoundError(f"no trained model in {run_dir} (looked for {best} and {final})")
-    return path
 
 
 def read_obs_norm(model_file: Path) -> dict[str, Any] | None:

@@ -211,6 +211,17 @@ def checkpoints_scored(run_dir: Path) -> int:
         return len(log["timesteps"])
 
 
+def model_path(run_dir: Path, which: str = "best") -> Path:
+    """``best/best_model.zip`` (``which="best"``, falling back to ``model.zip``) or ``model.zip`` of a run."""
+    if which not in ("best", "final"):
+        raise ValueError(f"model={which!r}; choose 'best' or 'final'")
+    best, final = run_dir / "best" / "best_model.zip", run_dir / "model.zip"
+    path = best if which == "best" and best.exists() else final
+    if not path.exists():
+        raise FileNotFoundError(f"no trained model in {run_dir} (looked for {best} and {final})")
+    return path
+
+
 def run_algo(model_path: Path) -> str:
     """The ``algo`` of the run a model file belongs to (its ``config.yaml`` one or two folders up), else ppo."""
     for folder in (Path(model_path).parent, Path(model_path).parent.parent):

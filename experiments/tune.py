@@ -170,6 +170,7 @@ def tune(
 
     if n_trials < 1:
         raise ConfigError(f"trials={n_trials!r} must be >= 1")
+    validation_folds(cfg, n_folds)  # a bad fold count is an error before anything is written
     out.mkdir(parents=True, exist_ok=True)
     storage = storage or default_storage(out)
     study = optuna.create_study(
