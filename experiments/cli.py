@@ -17,8 +17,6 @@ import sys
 import time
 from pathlib import Path
 
-import pandas as pd
-
 from agents.bundle import BundleError
 from envs.data import DataError
 from experiments import export, paper, service, tune, walkforward
@@ -84,25 +82,12 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from envs.data import load
-    from experiments.config import to_yaml
-    from experiments.evaluate import POLICY, load_results
-    from experiments.report import write_report
+    from experiments.evaluate import rebuild_report
 
     run_dir = Path(args.run)
     if walkforward.is_walkforward_run(run_dir):
         return walkforward.cmd_report(run_dir)
-    cfg = _run_config(run_dir)
-    results = load_results(run_dir)
-    if any(res.price is None for res in results.values()):  # equity.csv written without the close column
-        data = load(cfg.stack.data)
-        close = pd.Series(data.close, index=data.index)
-        for res in results.values():
-            res.price = close.reindex(res.equity.index) if res.price is None else res.price
-    path = write_report(
-        run_dir, results, title=f"{cfg.name}: {cfg.stack.data}", policy_name=POLICY, config_text=to_yaml(cfg)
-    )
-    print(f"report: {path}")
+    print(f"report: {rebuild_report(run_dir, _run_config(run_dir))}")
     return 0
 
 

@@ -35,6 +35,10 @@ class ConfigError(ValueError):
     """A config file or override that does not resolve; the message says which key and what to do."""
 
 
+VEC_ENVS: tuple[str, ...] = ("dummy", "subproc")
+"""Values of ``train.vec_env``."""
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Training loop settings.
@@ -48,6 +52,8 @@ class TrainConfig:
             observations only); the statistics are frozen at evaluation and saved beside every model as
             ``obs_norm.json`` (see :mod:`agents.obs_norm`).
         norm_clip_obs: Clip of the normalised observation.
+        vec_env: How the ``n_envs`` env copies run: ``dummy`` (one process, SB3's ``DummyVecEnv``) or
+            ``subproc`` (one process per copy, SB3's ``SubprocVecEnv``).
     """
 
     total_timesteps: int = 50_000
@@ -56,8 +62,11 @@ class TrainConfig:
     checkpoint_freq: int = 25_000
     normalize_obs: bool = False
     norm_clip_obs: float = 10.0
+    vec_env: str = "dummy"
 
     def __post_init__(self) -> None:
+        if self.vec_env not in VEC_ENVS:
+            raise ConfigError(f"train.vec_env={self.vec_env!r} is not one of {list(VEC_ENVS)}; e.g. dummy")
         if self.n_envs < 1:
             raise ConfigError(f"train.n_envs={self.n_envs!r} must be >= 1 (env copies), e.g. 4")
         if self.total_timesteps < 1:

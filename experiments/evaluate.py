@@ -160,3 +160,18 @@ def load_results(run_dir: Path) -> dict[str, BacktestResult]:
     out = {folder.name: BacktestResult.from_files(folder) for folder in sorted(p for p in root.iterdir() if p.is_dir())}
     order = [POLICY, *[k for k in out if k != POLICY]]
     return {k: out[k] for k in order if k in out}
+
+
+def rebuild_report(run_dir: Path, cfg: RunConfig) -> Path:
+    """Rewrite ``report.md`` and the plots of a run from its ``backtest/`` files (``tradebrain report --run``)."""
+    import pandas as pd
+
+    results = load_results(run_dir)
+    if any(res.price is None for res in results.values()):  # equity.csv written without the close column
+        data = load(cfg.stack.data)
+        close = pd.Series(data.close, index=data.index)
+        for res in results.values():
+            res.price = close.reindex(res.equity.index) if res.price is None else res.price
+    return write_report(
+        run_dir, results, title=f"{cfg.name}: {cfg.stack.data}", policy_name=POLICY, config_text=to_yaml(cfg)
+    )
