@@ -2,7 +2,8 @@
 
 :func:`make_ppo` builds the agent from a :class:`PPOConfig`; :class:`TradingMetricsCallback` logs trading metrics
 per episode, the Tier 1 weights, the Tier 2 regime probabilities and circuit-breaker events to TensorBoard;
-:class:`HParamCallback` records the hyper-parameters. Evaluation and checkpoints use SB3's own callbacks.
+:class:`HParamCallback` records the hyper-parameters and declares the metrics TensorBoard's HParams tab compares runs
+by. Evaluation and checkpoints use SB3's own callbacks.
 """
 
 from __future__ import annotations
@@ -160,15 +161,35 @@ class TradingMetricsCallback(BaseCallback):
             logger.info("episode %d ended by a risk halt", self.episodes)
 
 
-class HParamCallback(BaseCallback):
-    """Records hyper-parameters and the metrics to compare runs by in TensorBoard's HParams tab."""
+HPARAM_METRICS: tuple[str, ...] = ("trading/net_return", "trading/sharpe", "eval/mean_reward")
+"""The metric tags :class:`HParamCallback` declares by default (scalars logged during training)."""
 
-    def __init__(self, hparams: Mapping[str, Any]) -> None:
+
+class HParamCallback(BaseCallback):
+    """Records hyper-parameters and the metrics to compare runs by in TensorBoard's HParams tab.
+
+    At training start it writes one HParams record (SB3's :class:`~stable_baselines3.common.logger.HParam`):
+    the hyper-parameters and the metric tags the tab shows as columns. A metric's value is the last scalar
+    logged under its tag in the same TensorBoard run folder, during training or after it (e.g. test metrics
+    written once the trained model has been backtested).
+
+    Args:
+        hparams: ``{name: value}``; values other than int, float, str and bool are recorded as ``str(value)``.
+        metrics: Metric tags to declare (default :data:`HPARAM_METRICS`).
+
+    Example:
+        >>> HParamCallback({"ppo.learning_rate": 3e-4}, metrics=[*HPARAM_METRICS, "test/sharpe"])  # doctest: +SKIP
+    """
+
+    def __init__(self, hparams: Mapping[str, Any], metrics: Sequence[str] | None = None) -> None:
         super().__init__()
         self.hparams = {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in hparams.items()}
+        self.metrics: tuple[str, ...] = tuple(HPARAM_METRICS if metrics is None else metrics)
+        if not self.metrics:
+            raise ValueError("metrics is empty: TensorBoard's HParams tab needs at least one metric tag")
 
     def _on_training_start(self) -> None:
-        metrics = {"trading/net_return": 0.0, "trading/sharpe": 0.0, "eval/mean_reward": 0.0}
+        metrics = dict.fromkeys(self.metrics, 0.0)  # only the tags are recorded; values come from the scalars
         self.logger.record("hparams", HParam(self.hparams, metrics), exclude=("stdout", "log", "json", "csv"))
 
     def _on_step(self) -> bool:
@@ -177,14 +198,15 @@ class HParamCallback(BaseCallback):
 
 def flat_hparams(cfg: Any, prefix: str = "") -> dict[str, Any]:
     """Flatten a (nested) dataclass into ``{"a.b": value}`` for :class:`HParamCallback`."""
-    return _flatten_dict(asdict(cfg), prefix)
+    return flatten_dict(asdict(cfg), prefix)
 
 
-def _flatten_dict(d: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+def flatten_dict(d: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested mapping as ``{"a.b": value}`` (keys prefixed with ``prefix``)."""
     out: dict[str, Any] = {}
     for k, v in d.items():
         if isinstance(v, Mapping):
-            out.update(_flatten_dict(v, f"{prefix}{k}."))
+            out.update(flatten_dict(v, f"{prefix}{k}."))
         else:
             out[f"{prefix}{k}"] = v
     return out

@@ -1,16 +1,19 @@
 """tradebrain environments: market data, causal features, layout, risk layer, reward and ``TradingEnv``.
 
-Importing this package registers ``tradebrain/TradingBrain-v0`` with Gymnasium::
+Importing this package registers ``tradebrain/TradingBrain-v0`` (the bare env) and
+``tradebrain/TradingBrainStack-v0`` (the Tier 1 + Tier 2 stack, see :func:`agents.stack.make_stack_env`) with
+Gymnasium::
 
     import gymnasium as gym
     import envs
 
     env = gym.make("tradebrain/TradingBrain-v0", data="sp500")
+    stack = gym.make("tradebrain/TradingBrainStack-v0", data="sp500", split="train", tier1=True, tier2=True)
 """
 
 from envs.data import DataError, MarketData, load, load_dataset, load_file
 from envs.layout import COMPONENTS, OBS_LAYOUT, REGIMES, ActionMap, ObservationLayout, TradeParams
-from envs.registration import ENV_ID, register_envs
+from envs.registration import ENV_ID, STACK_ENV_ID, register_envs
 from envs.reward import DifferentialSharpe, RewardConfig
 from envs.risk import Breaker, RiskLimits, RiskManager
 from envs.synthetic import RegimeSpec, SyntheticMarket, bars_from_closes
@@ -23,6 +26,7 @@ __all__ = [
     "ENV_ID",
     "OBS_LAYOUT",
     "REGIMES",
+    "STACK_ENV_ID",
     "ActionMap",
     "Breaker",
     "Costs",

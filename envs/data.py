@@ -33,10 +33,12 @@ class DataError(ValueError):
     """Bad market data. The message names the column, the date and the fix."""
 
 
-def _first_bad(index: pd.Index, mask: np.ndarray) -> str:
+def _first_bad(index: pd.Index, mask: np.ndarray, line_offset: int | None = None) -> str:
+    """The date of the first ``True`` in ``mask``, with its line in the source file when ``line_offset`` is known."""
     i = int(np.flatnonzero(mask)[0])
     stamp = index[i]
-    return str(stamp.date()) if hasattr(stamp, "date") else str(stamp)
+    date = str(stamp.date()) if hasattr(stamp, "date") else str(stamp)
+    return date if line_offset is None else f"{date} (line {i + line_offset} of the file)"
 
 
 def _normalise_columns(frame: pd.DataFrame) -> pd.DataFrame:
@@ -95,7 +97,8 @@ def _parse_dates(values: pd.Series | pd.Index, where: str, line_offset: int | No
     return pd.DatetimeIndex(parsed)
 
 
-def _check_index(frame: pd.DataFrame, name: str) -> pd.DatetimeIndex:
+def _check_index(frame: pd.DataFrame, name: str, lines: int | None = None) -> pd.DatetimeIndex:
+    """The frame's dates, checked: no gaps (NaT), no duplicates, sorted. ``lines``: see :func:`_first_bad`."""
     idx = frame.index
     if not isinstance(idx, pd.DatetimeIndex):
         idx = _parse_dates(idx, f"{name}: index ({type(idx).__name__})")
@@ -104,49 +107,59 @@ def _check_index(frame: pd.DataFrame, name: str) -> pd.DatetimeIndex:
         raise DataError(f"index has a missing date (NaT) in row {i + 1}; drop those rows")
     dups = idx.duplicated()
     if dups.any():
-        raise DataError(
-            f"index has duplicate date {_first_bad(idx, dups)}; keep one row per date, "
-            "e.g. frame[~frame.index.duplicated(keep='last')]"
+        fix = (
+            "delete the repeated line from the file"
+            if lines is not None
+            else "e.g. frame[~frame.index.duplicated(keep='last')]"
         )
+        raise DataError(f"{name}: date {_first_bad(idx, dups, lines)} appears twice; keep one row per date ({fix})")
     if len(idx) > 1:
         back = np.asarray(idx[1:] < idx[:-1])
         if back.any():
-            date = _first_bad(idx[1:], back)
-            raise DataError(f"index is not sorted: {date} comes after a later date; sort it with frame.sort_index()")
+            where = _first_bad(idx[1:], back, None if lines is None else lines + 1)
+            fix = (
+                "sort the file's rows by date, oldest first" if lines is not None else "sort it with frame.sort_index()"
+            )
+            raise DataError(f"{name}: dates are not sorted: {where} comes after a later date; {fix}")
     return idx
 
 
-def _check_finite(frame: pd.DataFrame, cols: Sequence[str], idx: pd.DatetimeIndex) -> None:
+def _check_finite(frame: pd.DataFrame, cols: Sequence[str], idx: pd.DatetimeIndex, lines: int | None = None) -> None:
     for col in cols:
         values = pd.to_numeric(frame[col], errors="coerce").to_numpy(dtype=np.float64)
         bad = ~np.isfinite(values)
         if bad.any():
             raw = frame[col].iloc[int(np.flatnonzero(bad)[0])]
-            raise DataError(
-                f"column {col!r} has a non-finite value ({raw!r}) on {_first_bad(idx, bad)}; "
-                "drop or fill those rows (e.g. frame.ffill() or frame.dropna())"
+            what = "is empty" if pd.isna(raw) else f"holds {_show(raw)}, not a finite number"
+            fix = (
+                "fill or delete that row"
+                if lines is not None
+                else "drop or fill those rows (frame.ffill() or frame.dropna())"
             )
+            raise DataError(f"column {col!r} {what} on {_first_bad(idx, bad, lines)}; {fix}")
 
 
-def _check_prices(arrays: dict[str, np.ndarray], idx: pd.DatetimeIndex) -> None:
+def _check_prices(arrays: dict[str, np.ndarray], idx: pd.DatetimeIndex, lines: int | None = None) -> None:
     for col in ("open", "high", "low", "close"):
         bad = arrays[col] <= 0
         if bad.any():
             raise DataError(
-                f"column {col!r} has a non-positive price ({float(arrays[col][bad][0])!r}) on {_first_bad(idx, bad)}; "
-                "prices must be > 0: drop the row or fix the source"
+                f"column {col!r} has a non-positive price ({_show(arrays[col][bad][0])}) on "
+                f"{_first_bad(idx, bad, lines)}; prices must be > 0: drop the row or fix the source"
             )
     bad = arrays["volume"] < 0
     if bad.any():
-        raise DataError(f"column 'volume' is negative on {_first_bad(idx, bad)}; volume must be >= 0")
+        raise DataError(f"column 'volume' is negative on {_first_bad(idx, bad, lines)}; volume must be >= 0")
     hl = arrays["high"] < arrays["low"]
     if hl.any():
-        raise DataError(f"column 'high' is below 'low' on {_first_bad(idx, hl)}; fix the bar or swap the two columns")
+        raise DataError(
+            f"column 'high' is below 'low' on {_first_bad(idx, hl, lines)}; fix the bar or swap the two columns"
+        )
     for col in ("open", "close"):
         out = (arrays[col] > arrays["high"] * (1 + 1e-9)) | (arrays[col] < arrays["low"] * (1 - 1e-9))
         if out.any():
             raise DataError(
-                f"column {col!r} lies outside [low, high] on {_first_bad(idx, out)}; fix the bar's high/low"
+                f"column {col!r} lies outside [low, high] on {_first_bad(idx, out, lines)}; fix the bar's high/low"
             )
 
 
@@ -179,7 +192,9 @@ class MarketData:
         return len(self.close)
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame, *, name: str = "frame", min_bars: int = 2) -> MarketData:
+    def from_frame(
+        cls, frame: pd.DataFrame, *, name: str = "frame", min_bars: int = 2, line_offset: int | None = None
+    ) -> MarketData:
         """Validate a DataFrame and convert it once to numpy.
 
         Args:
@@ -189,6 +204,8 @@ class MarketData:
                 sentiment`` (all four or none) in [-1, 1], optional ``vix``.
             name: Label of the source, used in messages.
             min_bars: Fewest bars accepted.
+            line_offset: Line of the source file that holds row 0 (2 for a CSV with one header line), so that
+                messages name the line to fix; None for a frame built in Python.
 
         Raises:
             TypeError: ``frame`` is not a DataFrame.
@@ -217,11 +234,11 @@ class MarketData:
                 f"{name}: {len(frame)} bars, need at least {min_bars} (feature look-back plus one episode); "
                 "use a longer date range"
             )
-        idx = _check_index(frame, name)
+        idx = _check_index(frame, name, line_offset)
         extra = [*comp_present, *(["vix"] if "vix" in frame.columns else [])]
-        _check_finite(frame, [*OHLCV, *extra], idx)
-        arrays = {c: frame[c].to_numpy(dtype=np.float64, copy=True) for c in (*OHLCV, *extra)}
-        _check_prices(arrays, idx)
+        _check_finite(frame, [*OHLCV, *extra], idx, line_offset)
+        arrays = {c: pd.to_numeric(frame[c]).to_numpy(dtype=np.float64, copy=True) for c in (*OHLCV, *extra)}
+        _check_prices(arrays, idx, line_offset)
         comps = None
         if comp_present:
             comps = np.column_stack([arrays[c] for c in COMPONENTS])
@@ -229,12 +246,15 @@ class MarketData:
             if bad.any():
                 row, col = np.argwhere(bad)[0]
                 raise DataError(
-                    f"{name}: column {COMPONENTS[col]!r} = {float(comps[row, col])!r} on {idx[row].date()} is outside "
+                    f"{name}: column {COMPONENTS[col]!r} = {_show(comps[row, col])} on "
+                    f"{_first_bad(idx, np.arange(len(idx)) == row, line_offset)} is outside "
                     "[-1, 1]; rescale the signal (e.g. np.tanh or clip)"
                 )
         vix = arrays.get("vix")
         if vix is not None and (vix <= 0).any():
-            raise DataError(f"{name}: column 'vix' is non-positive on {_first_bad(idx, vix <= 0)}; VIX must be > 0")
+            raise DataError(
+                f"{name}: column 'vix' is non-positive on {_first_bad(idx, vix <= 0, line_offset)}; VIX must be > 0"
+            )
         day = (
             idx.tz_localize(None).to_numpy().astype("datetime64[D]").astype(np.int64)
             if idx.tz
@@ -297,8 +317,9 @@ def load_dataset(name: str, *, with_vix: bool = False, min_bars: int = 2) -> Mar
 
     Args:
         name: ``"sp500"`` or ``"nasdaq"`` (daily OHLCV 1999-2018). ``"vix"`` alone holds no OHLCV and is
-            only available through ``with_vix=True``. ``"synthetic:<market>[:<seed>]"`` generates a named
-            synthetic market of :data:`envs.synthetic.PRESETS` (e.g. ``synthetic:planted_edge``).
+            only available through ``with_vix=True`` or the names ``"sp500+vix"`` and ``"nasdaq+vix"``.
+            ``"synthetic:<market>[:<seed>]"`` generates a named synthetic market of
+            :data:`envs.synthetic.PRESETS` (e.g. ``synthetic:planted_edge``).
         with_vix: Join the VIX close (2014-2019) on common dates; the result starts on 2014-01-03.
         min_bars: Fewest bars accepted.
 
@@ -306,18 +327,21 @@ def load_dataset(name: str, *, with_vix: bool = False, min_bars: int = 2) -> Mar
         DataError: Unknown name (the message lists the valid ones).
     """
     key = str(name).strip().lower()
+    if key.endswith("+vix"):  # "sp500+vix": the name the joined data carries, usable as a dataset name
+        key, with_vix = key.removesuffix("+vix"), True
     if key.startswith("synthetic:"):
         from envs.synthetic import preset_data  # the generator builds MarketData: import it here, not at the top
 
         return preset_data(key.removeprefix("synthetic:"))
     if key == "vix":
         raise DataError(
-            "dataset 'vix' has no OHLCV bars; use load_dataset('sp500', with_vix=True) to get S&P 500 bars with VIX"
+            "dataset 'vix' has no OHLCV bars; use 'sp500+vix' (or load_dataset('sp500', with_vix=True)) for S&P 500 "
+            "bars joined with the VIX"
         )
     if key not in DATASETS:
         raise DataError(
-            f"unknown dataset {name!r}; choose one of {list(DATASETS[:2])}, synthetic:planted_edge, "
-            "or give a CSV/Parquet path"
+            f"unknown dataset {name!r}; choose one of {list(DATASETS[:2])}, sp500+vix, nasdaq+vix, "
+            "synthetic:planted_edge, or give a CSV/Parquet path"
         )
     frame = _arch_frame(key)
     if with_vix:
@@ -387,13 +411,18 @@ def load_file(path: str | Path, *, min_bars: int = 2, date_column: str | None = 
     if not p.exists():
         raise DataError(f"data file {str(p)!r} does not exist; give a CSV/Parquet path or a dataset name")
     frame = _read_table(p)
+    csv = p.suffix.lower() not in (".parquet", ".pq")
     if not isinstance(frame.index, pd.DatetimeIndex):
-        csv = p.suffix.lower() not in (".parquet", ".pq")
         col = _date_column(frame, p.name, date_column, csv)
         if col is not None:
             dates = _parse_dates(frame[col], f"{p.name}: date column {col!r}", line_offset=2 if csv else None)
             frame = frame.drop(columns=col).set_index(dates)
-    return MarketData.from_frame(frame, name=p.name, min_bars=min_bars)
+    return MarketData.from_frame(frame, name=p.name, min_bars=min_bars, line_offset=2 if csv else None)
+
+
+def is_file_source(source: str | Path) -> bool:
+    """Whether :func:`load` reads ``source`` as a file (a path with an extension) rather than a dataset name."""
+    return isinstance(source, Path) or (not str(source).startswith("synthetic:") and bool(Path(str(source)).suffix))
 
 
 def load(source: str | Path | pd.DataFrame | MarketData, *, min_bars: int = 2) -> MarketData:
@@ -404,7 +433,7 @@ def load(source: str | Path | pd.DataFrame | MarketData, *, min_bars: int = 2) -
         return source
     if isinstance(source, pd.DataFrame):
         return MarketData.from_frame(source, min_bars=min_bars)
-    if isinstance(source, Path) or (isinstance(source, str) and Path(source).suffix):
+    if isinstance(source, Path) or (isinstance(source, str) and is_file_source(source)):
         return load_file(source, min_bars=min_bars)
     if isinstance(source, str):
         return load_dataset(source, min_bars=min_bars)

@@ -1,7 +1,19 @@
-"""Gymnasium registration of ``tradebrain/TradingBrain-v0``.
+"""Gymnasium registration of ``tradebrain/TradingBrain-v0`` (the bare env) and ``tradebrain/TradingBrainStack-v0``.
 
-Importing :mod:`envs` registers the id. Without an import, ``gym.make("envs:tradebrain/TradingBrain-v0")``
-imports the package first (Gymnasium 1.x no longer loads plugin entry points).
+Importing :mod:`envs` registers both ids. Without an import, the ``"module:id"`` form imports the package first
+(Gymnasium 1.x no longer loads plugin entry points): ``gym.make("envs:tradebrain/TradingBrainStack-v0")``.
+
+``tradebrain/TradingBrain-v0`` is :class:`envs.trading_env.TradingEnv`; its keywords are ``TradingEnv``'s.
+
+``tradebrain/TradingBrainStack-v0`` is the Tier 1 + Tier 2 stack that PPO trains on, built by
+:func:`agents.stack.make_stack_env` from a :class:`agents.stack.StackConfig` given as keywords::
+
+    env = gym.make("tradebrain/TradingBrainStack-v0", data="sp500", split="train", tier1=True, tier2=True,
+                   train=("2002-01-01", "2013-01-01"), commission_bps=1.0)
+
+Its entry point is a string, so registering it imports nothing from :mod:`agents` (``envs`` depends on no other
+package of the project); ``gym.make`` imports ``agents.stack`` when it builds the env, also in a fresh worker
+process of ``gym.make_vec(..., vectorization_mode="async")``.
 """
 
 from __future__ import annotations
@@ -9,9 +21,15 @@ from __future__ import annotations
 import gymnasium as gym
 
 ENV_ID = "tradebrain/TradingBrain-v0"
+"""The bare trading env, :class:`envs.trading_env.TradingEnv`."""
+
+STACK_ENV_ID = "tradebrain/TradingBrainStack-v0"
+"""The Tier 1 + Tier 2 stack, :func:`agents.stack.make_stack_env`."""
 
 
 def register_envs() -> None:
-    """Register the env id (idempotent)."""
+    """Register both env ids (idempotent)."""
     if ENV_ID not in gym.registry:
         gym.register(id=ENV_ID, entry_point="envs.trading_env:TradingEnv")
+    if STACK_ENV_ID not in gym.registry:
+        gym.register(id=STACK_ENV_ID, entry_point="agents.stack:make_stack_env")

@@ -1,12 +1,11 @@
-"""``tradebrain`` command line: data, train, backtest, report, quickstart.
+"""``tradebrain`` command line: data, train, backtest, report, quickstart, walk-forward, tune and the live path.
 
-Examples::
+Examples (the text of ``tradebrain --help``: :data:`EXAMPLES`)::
 
-    tradebrain quickstart                                  # what `make run` runs
+    tradebrain quickstart
+    tradebrain quickstart --data my_bars.csv
     tradebrain train --config quickstart --set train.total_timesteps=20000 --set stack.tiers.tier1=false
     tradebrain backtest --run runs/quickstart-20260101-120000 --model best
-    tradebrain report --run runs/quickstart-20260101-120000
-    tradebrain data sp500
 """
 
 from __future__ import annotations
@@ -24,6 +23,19 @@ from experiments.config import ConfigError, RunConfig, load_config
 
 logger = logging.getLogger("tradebrain")
 
+DESCRIPTION = "tradebrain: a four-tier self-learning trading brain. Train, test against baselines, report."
+EXAMPLES = """examples:
+  tradebrain quickstart                        what `make run` runs: train, test, report, export
+  tradebrain quickstart --data my_bars.csv     the same on your own CSV/Parquet bars (windows split automatically)
+  tradebrain train --set train.total_timesteps=20000 --set stack.tiers.tier1=false
+  tradebrain backtest --run runs/quickstart-20260101-120000 --model final
+  tradebrain report --run runs/quickstart-20260101-120000
+  tradebrain report --run R1 --run R2 --run R3 --out runs/spread   runs of one config by seed: their spread
+  tradebrain data sp500                        describe a dataset: sp500, nasdaq, sp500+vix or a file
+
+Every command has --help. Config keys are dotted (train.total_timesteps, stack.tiers.tier2_fit_bars); the
+configs are YAML files under experiments/configs/."""
+
 
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(
@@ -35,10 +47,15 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def _config(args: argparse.Namespace) -> RunConfig:
+    """The run's config from --config, --data, --windows, --set and --timesteps; windows checked against the data."""
+    from experiments.config import check_data_fit
+
     overrides = list(args.set or [])
     if getattr(args, "timesteps", None):
         overrides.append(f"train.total_timesteps={args.timesteps}")
-    return load_config(args.config, overrides=overrides)
+    cfg = load_config(args.config, overrides=overrides, data=args.data, windows=args.windows)
+    check_data_fit(cfg.stack)
+    return cfg
 
 
 def _run_config(run_dir: Path) -> RunConfig:
@@ -49,10 +66,11 @@ def _run_config(run_dir: Path) -> RunConfig:
 
 
 def _print_summary(run_dir: Path, results: dict, seconds: float | None = None) -> None:  # type: ignore[type-arg]
-    from experiments.report import metrics_table
+    from experiments.report import metrics_table, verdict_text
 
     print()
     print(metrics_table(results))
+    print("\n" + verdict_text(results))
     print()
     print(f"run folder : {run_dir}")
     print(f"report     : {run_dir / 'report.md'}")
@@ -71,12 +89,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_backtest(args: argparse.Namespace) -> int:
-    from experiments.evaluate import evaluate
+    from experiments.evaluate import evaluate, policy_name
     from experiments.train import model_path, show_progress
 
     run_dir = Path(args.run)
     cfg = _run_config(run_dir)
-    results = evaluate(cfg, run_dir, model_path(run_dir, args.model), progress=show_progress())
+    model = model_path(run_dir, args.model)
+    name = policy_name(run_dir, model)  # ppo (best) and ppo_final (final) are kept side by side
+    print(f"backtest of {model} as {name!r} (results in {run_dir / 'backtest' / name})")
+    results = evaluate(cfg, run_dir, model, progress=show_progress(), name=name)
     _print_summary(run_dir, results)
     return 0
 
@@ -84,7 +105,15 @@ def cmd_backtest(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from experiments.evaluate import rebuild_report
 
-    run_dir = Path(args.run)
+    runs = [Path(r) for r in args.run]
+    if len(runs) > 1:  # one config, several seeds: the spread
+        from experiments.seed_report import write_seed_report
+
+        out = Path(args.out) if args.out else runs[0]
+        path = write_seed_report(runs, out)
+        print(f"seed report: {path}   (written to {'--out' if args.out else 'the first run folder'}: {out})")
+        return 0
+    run_dir = runs[0]
     if walkforward.is_walkforward_run(run_dir):
         return walkforward.cmd_report(run_dir)
     print(f"report: {rebuild_report(run_dir, _run_config(run_dir))}")
@@ -108,7 +137,7 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     results = evaluate(cfg, result.run_dir, model, progress=show_progress())
     _print_summary(result.run_dir, results, time.perf_counter() - t0)
     bundle = result.run_dir / "bundle"
-    export.export_bundle(result.run_dir, bundle)
+    export.export_bundle(result.run_dir, bundle, which="best" if result.best_model_path else "final")
     print(f"bundle     : {bundle}   (serve it: .venv/bin/tradebrain serve --bundle {bundle})")
     return 0
 
@@ -127,15 +156,34 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="tradebrain", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="tradebrain",
+        description=DESCRIPTION,
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def with_config(p: argparse.ArgumentParser, default: str) -> None:
         p.add_argument("--config", default=default, help="config name under experiments/configs/ or a YAML path")
-        p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key (repeatable)")
-        p.add_argument("--timesteps", type=int, help="shortcut for --set train.total_timesteps=N")
+        p.add_argument(
+            "--data",
+            metavar="FILE|NAME",
+            help="bars to use (sets stack.data): a CSV/Parquet file (windows then default to auto) or a dataset",
+        )
+        p.add_argument(
+            "--windows",
+            choices=("auto",),
+            help="auto: split the data's span 60/20/20 into train/val/test after the look-back (Tier 2 fit)",
+        )
+        p.add_argument(
+            "--set",
+            action="append",
+            metavar="KEY=VALUE",
+            help="override a dotted config key, e.g. train.total_timesteps=1e5 (repeatable)",
+        )
+        p.add_argument("--timesteps", type=int, metavar="N", help="shortcut for --set train.total_timesteps=N")
 
     p = sub.add_parser("quickstart", help="train, backtest against baselines, report (what `make run` runs)")
     with_config(p, "quickstart")
@@ -145,19 +193,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
     p = sub.add_parser("backtest", help="evaluate a run's model and the baselines on the test window")
     p.add_argument("--run", required=True, help="run folder written by `tradebrain train`")
-    p.add_argument("--model", choices=("best", "final"), default="best")
+    p.add_argument(
+        "--model",
+        choices=("best", "final"),
+        default="best",
+        help="best: best/best_model.zip, results as 'ppo'; final: model.zip, results as 'ppo_final' beside them",
+    )
     p.set_defaults(func=cmd_backtest)
-    p = sub.add_parser("report", help="rebuild report.md and plots from a run's backtest files")
-    p.add_argument("--run", required=True)
+    p = sub.add_parser(
+        "report", help="rebuild report.md and plots from a run's backtest files; several --run: a seed spread"
+    )
+    p.add_argument(
+        "--run",
+        required=True,
+        action="append",
+        help="run folder; repeat it for runs of one config with different seeds (writes seeds.md)",
+    )
+    p.add_argument("--out", help="folder of the seed-spread report (default: the first run's folder)")
     p.set_defaults(func=cmd_report)
     p = sub.add_parser("data", help="describe a dataset or data file")
-    p.add_argument("source", help="sp500, nasdaq, or a CSV/Parquet path")
+    p.add_argument(
+        "source",
+        help="sp500, nasdaq, sp500+vix / nasdaq+vix (joined with the bundled VIX, 2014-2018), "
+        "synthetic:planted_edge[:seed], or a CSV/Parquet path",
+    )
     p.set_defaults(func=cmd_data)
     walkforward.register(sub)
     tune.register(sub)
     for live in (export, service, paper):  # export, serve, paper: the live path (issue 10)
         live.register(sub)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tradebrain")
+    except PackageNotFoundError:  # run from a checkout that is not installed
+        return "unknown (not installed)"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,9 +12,11 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime
 import difflib
+import hashlib
 import itertools
 import types
 import typing
@@ -26,7 +28,8 @@ import pandas as pd
 import yaml
 
 from agents.ppo import PPOConfig
-from agents.stack import StackConfig
+from agents.stack import VEC_ENVS, StackConfig, TierConfig
+from envs.data import MarketData, is_file_source
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -35,17 +38,13 @@ class ConfigError(ValueError):
     """A config file or override that does not resolve; the message says which key and what to do."""
 
 
-VEC_ENVS: tuple[str, ...] = ("dummy", "subproc")
-"""Values of ``train.vec_env``."""
-
-
 @dataclass(frozen=True)
 class TrainConfig:
     """Training loop settings.
 
     Attributes:
         total_timesteps: PPO environment steps (decisions) over all envs.
-        n_envs: Env copies in the DummyVecEnv.
+        n_envs: Env copies trained on (stepped as ``vec_env`` says).
         eval_freq: Steps (over all envs) between evaluations on the validation window; 0 = none.
         checkpoint_freq: Steps (over all envs) between checkpoints; 0 = none.
         normalize_obs: Train behind SB3's ``VecNormalize`` (running mean and variance of each observation slot,
@@ -93,6 +92,8 @@ class RunConfig:
         algo_kwargs: Further keywords of the learner's SB3 constructor (e.g. ``learning_starts`` for SAC).
         ppo: PPO hyper-parameters (shared by RecurrentPPO; the network size and torch threads of every learner).
         train: Training loop settings.
+        data_sha256: SHA-256 of the data file ``stack.data`` (None for a bundled dataset). :func:`load_config`
+            fills it in and, when a config already holds one (a run's ``config.yaml``), checks the file against it.
 
     Raises:
         ConfigError: The date windows ``stack.train``, ``stack.val``, ``stack.test`` are not dates, are reversed,
@@ -108,6 +109,7 @@ class RunConfig:
     algo_kwargs: dict[str, Any] = field(default_factory=dict)
     ppo: PPOConfig = field(default_factory=PPOConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    data_sha256: str | None = None
 
     def __post_init__(self) -> None:
         from agents.algos import ALGOS, AlgoError, check_kwargs
@@ -118,6 +120,15 @@ class RunConfig:
             check_kwargs(self.algo, self.algo_kwargs)
         except AlgoError as exc:
             raise ConfigError(str(exc)) from None
+        for key, value, low in (
+            ("ppo.batch_size", self.ppo.batch_size, 2),  # SB3's PPO asserts batch_size > 1
+            ("ppo.n_steps", self.ppo.n_steps, 2 if self.train.n_envs == 1 else 1),  # rollout of > 1 step
+            ("ppo.n_epochs", self.ppo.n_epochs, 1),
+        ):
+            if value < low:
+                raise ConfigError(f"{key}={value!r} must be >= {low}, e.g. {getattr(PPOConfig, key[4:])}")
+        if not self.ppo.learning_rate > 0:
+            raise ConfigError(f"ppo.learning_rate={self.ppo.learning_rate!r} must be > 0, e.g. 3e-4")
         if self.n_trials < 1:
             raise ConfigError(
                 f"n_trials={self.n_trials!r} must be >= 1: it counts the configurations tried, this one included"
@@ -127,6 +138,19 @@ class RunConfig:
 
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 """The date windows of :class:`~agents.stack.StackConfig`, in the order they must come."""
+
+
+WINDOW_FORMS = (
+    "dates 'YYYY-MM-DD' like ['2010-01-01', '2012-01-01'] (quoted or not), "
+    "fractions of the data's usable span like [0.6, 0.8], or auto"
+)
+"""The accepted forms of ``stack.train``, ``stack.val`` and ``stack.test``, for messages."""
+AUTO_FRACTIONS: dict[str, tuple[float, float]] = {"train": (0.0, 0.6), "val": (0.6, 0.8), "test": (0.8, 1.0)}
+"""``auto`` windows: these fractions of the data's usable span (the bars after the look-back)."""
+MIN_WINDOW_BARS: dict[str, int] = {"train": 250, "val": 60, "test": 60}
+"""Fewest bars an ``auto`` or fractional window may hold."""
+TIER2_MIN_FIT_BARS = 100
+"""Fewest bars before a window that the Tier 2 detector is fitted on (see :func:`agents.stack.fit_detector`)."""
 
 
 def _window_dates(stack: StackConfig, split: str) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -141,10 +165,7 @@ def _window_dates(stack: StackConfig, split: str) -> tuple[pd.Timestamp, pd.Time
                 continue
             except ValueError as exc:
                 reason = str(exc)
-        raise ConfigError(
-            f"{key}={list(window)!r}: {value!r} is not a date ({reason}); write dates as 'YYYY-MM-DD', "
-            "e.g. '2015-01-01'"
-        )
+        raise ConfigError(f"{key}={list(window)!r}: {value!r} is not a date ({reason}); write {WINDOW_FORMS}")
     start, stop = stamps
     if start >= stop:
         fix = [window[1], window[0]] if start > stop else [window[0], str((start + pd.DateOffset(years=1)).date())]
@@ -175,10 +196,202 @@ def check_windows(stack: StackConfig) -> None:
             )
 
 
-def _suggest(key: str, valid: list[str]) -> str:
+_AUTO = (-1.0, -1.0)
+
+
+def _fractions(value: Any) -> tuple[float, float] | None:
+    """The fractions a window spec stands for (``auto`` or a pair of numbers in [0, 1]); None for dates."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return _AUTO
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        nums = [_number(v) if not isinstance(v, str) else None for v in value]
+        if all(n is not None and 0.0 <= n <= 1.0 for n in nums):
+            return (float(nums[0]), float(nums[1]))  # type: ignore[arg-type]
+    return None
+
+
+def look_back(data: MarketData, tiers: TierConfig) -> int:
+    """Bars at the start of ``data`` no window may use: the features' warm-up, and the Tier 2 fit when it is on."""
+    from envs.features import compute_features
+
+    return max(compute_features(data).first_valid, tiers.tier2_fit_bars if tiers.tier2 else 0)
+
+
+def window_from_fractions(
+    data: MarketData, split: str, fractions: tuple[float, float], tiers: TierConfig
+) -> tuple[str, str]:
+    """The ``[start, stop)`` dates of the fractions ``[a, b]`` of the data's bars after :func:`look_back`.
+
+    Raises:
+        ConfigError: Reversed fractions or a window of fewer than :data:`MIN_WINDOW_BARS` bars; the message
+            says how many bars the data has, how many the look-back takes, and the fixes.
+    """
+    a, b = fractions
+    key = f"stack.{split}"
+    if not a < b:
+        raise ConfigError(f"{key}=[{a:g}, {b:g}]: fractions go [start, stop) with start < stop, e.g. [0.6, 0.8]")
+    n, lead = len(data), look_back(data, tiers)
+    lo, hi = lead + round(a * (n - lead)), lead + round(b * (n - lead))
+    if hi - lo < MIN_WINDOW_BARS[split]:
+        fit = (
+            f"lower stack.tiers.tier2_fit_bars (now {tiers.tier2_fit_bars}, at least {TIER2_MIN_FIT_BARS}) or turn "
+            "Tier 2 off (stack.tiers.tier2=false), "
+            if tiers.tier2
+            else ""
+        )
+        raise ConfigError(
+            f"{key}=[{a:g}, {b:g}] of {data.name} holds {hi - lo} bars, fewer than the {MIN_WINDOW_BARS[split]} "
+            f"a {split} window needs: the data has {n} bars and the first {lead} are look-back; use longer data, "
+            f"{fit}or give {key} a larger share"
+        )
+    stop = str(data.index[hi].date()) if hi < n else str((data.index[-1] + pd.Timedelta(days=1)).date())
+    return str(data.index[lo].date()), stop
+
+
+def _resolve_windows(tree: dict[str, Any]) -> None:
+    """Replace ``auto`` and fractional windows in ``tree["stack"]`` with dates of the data (loaded only if needed)."""
+    stack = tree.get("stack") or {}
+    specs = {split: _fractions(stack.get(split)) for split in SPLITS}
+    specs = {split: AUTO_FRACTIONS[split] if f == _AUTO else f for split, f in specs.items() if f}
+    if not specs:
+        return
+    from envs.data import DataError, load
+
+    tiers = build(TierConfig, dict(stack.get("tiers") or {}), "stack.tiers")
+    try:
+        data = load(stack.get("data", StackConfig.data))
+    except DataError as exc:
+        raise ConfigError(f"stack.data: {exc}") from None
+    for split, fractions in specs.items():
+        stack[split] = list(window_from_fractions(data, split, fractions, tiers))
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _resolve_data(tree: dict[str, Any]) -> None:
+    """Store a data file as its absolute path and its SHA-256; refuse a file that differs from a recorded hash."""
+    stack = tree.get("stack") or {}
+    source = stack.get("data", StackConfig.data)
+    if not (isinstance(source, str) and is_file_source(source)):
+        tree["data_sha256"] = None
+        return
+    path = Path(source).expanduser()
+    if not path.is_file():
+        return  # the loader says the file does not exist, when something loads it
+    tree.setdefault("stack", stack)["data"] = str(path.resolve())
+    digest, recorded = file_sha256(path), tree.get("data_sha256")
+    if recorded and recorded != digest:
+        raise ConfigError(
+            f"data file {str(path.resolve())!r} changed since this config was written: its sha256 is now "
+            f"{digest[:12]}..., the config recorded {str(recorded)[:12]}... (data_sha256); restore the file, or "
+            "retrain on the new data"
+        )
+    tree["data_sha256"] = digest
+
+
+def check_data_fit(stack: StackConfig, data: MarketData | None = None) -> None:
+    """Check that the windows lie inside the data with the look-back they need (features, Tier 2 fit).
+
+    Raises:
+        ConfigError: One line naming every window that does not fit, what the data covers, and the fixes.
+    """
+    from envs.data import load
+    from envs.features import compute_features
+
+    data = load(stack.data) if data is None else data
+    index, n = data.index, len(data)
+    first = max(compute_features(data).first_valid, TIER2_MIN_FIT_BARS if stack.tiers.tier2 else 0)
+    if first >= n:
+        raise ConfigError(f"{data.name} has {n} bars, fewer than the {first} bars of look-back a window needs")
+    earliest, latest = index[first], index[-1].normalize() + pd.offsets.BDay(1)
+    problems = []
+    for split in SPLITS:
+        start, stop = _window_dates(stack, split)
+        window = list(getattr(stack, split))
+        if start < earliest:
+            problems.append(f"stack.{split}={window!r} starts before {earliest.date()}")
+        elif stop > latest:
+            problems.append(f"stack.{split}={window!r} ends after the data")
+        elif index.searchsorted(stop) - index.searchsorted(start) < 2:
+            problems.append(f"stack.{split}={window!r} holds fewer than 2 bars")
+    if not problems:
+        _check_env_settings(stack, data)
+    if problems:
+        need = "the features" + (" and the Tier 2 fit" if stack.tiers.tier2 else "")
+        raise ConfigError(
+            f"{'; '.join(problems)}: {data.name} covers {index[0].date()} .. {index[-1].date()} ({n} bars) and "
+            f"windows can start on {earliest.date()}, after {first} bars of look-back for {need}; give windows inside "
+            "that span, "
+            "fractions of it (--set 'stack.train=[0.0, 0.6]'), or auto windows (--windows auto, the default with "
+            "--data FILE)"
+        )
+
+
+def _check_env_settings(stack: StackConfig, data: MarketData) -> None:
+    """Build the bare training env once, so its own checks of ``stack`` (episode length, hold, minimum trade,
+    equity, ...) stop a command before any work, with the key as a dotted ``stack.`` path."""
+    from agents.stack import base_env
+
+    try:
+        base_env(stack, data, "train")
+    except (TypeError, ValueError) as exc:
+        text = str(exc)
+        key = text.split("=", 1)[0] if "=" in text.split(" ", 1)[0] else ""
+        raise ConfigError(
+            f"stack.{text}" if key in {f.name for f in dataclasses.fields(StackConfig)} else text
+        ) from None
+
+
+def _suggest(key: str, valid: list[str], noun: str = "keys") -> str:
     close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
     hint = f"did you mean {close[0]!r}? " if close else ""
-    return f"{hint}valid keys: {', '.join(valid)}"
+    return f"{hint}valid {noun}: {', '.join(valid)}"
+
+
+def config_keys(cls: type | None = None, prefix: str = "", *, sections: bool = False) -> list[str]:
+    """Every dotted key of a config class (``train.total_timesteps``, ``stack.tiers.tier2_fit_bars``, ...).
+
+    ``sections=True`` lists the sections too (``train``, ``stack.tiers``).
+    """
+    cls = RunConfig if cls is None else cls
+    hints = typing.get_type_hints(cls)
+    out: list[str] = []
+    for f in dataclasses.fields(cls):
+        if not f.init:
+            continue
+        if dataclasses.is_dataclass(hints[f.name]):
+            out += [f"{prefix}{f.name}"] if sections else []
+            out += config_keys(hints[f.name], f"{prefix}{f.name}.", sections=sections)
+        else:
+            out.append(f"{prefix}{f.name}")
+    return out
+
+
+def _unknown_key(path: str, cls: type, names: list[str], where: str) -> ConfigError:
+    """The error for an unknown key: the nearest valid key as a full dotted path, then the keys valid here.
+
+    The nearest key is looked for in the section first, then (for a section of :class:`RunConfig`) anywhere in
+    the config, by its last part: ``total_timesteps`` at the top level suggests ``train.total_timesteps``.
+    """
+    prefix = f"{where}." if where else ""
+    leaf = path.rsplit(".", 1)[-1]
+    here = difflib.get_close_matches(leaf, names, n=1, cutoff=0.6)
+    hint = f"{prefix}{here[0]}" if here else None
+    every = config_keys(sections=True)
+    if hint is None and (cls is RunConfig or where in every):
+        by_leaf = {k.rsplit(".", 1)[-1]: k for k in every}
+        close = difflib.get_close_matches(leaf, list(by_leaf), n=1, cutoff=0.75)
+        hint = by_leaf[close[0]] if close else None
+    did = f"did you mean {hint!r}? " if hint else ""
+    section = f"keys of {where}" if where else "top-level keys"
+    return ConfigError(f"unknown config key {path!r}; {did}{section}: {', '.join(names)}")
 
 
 def _coerce(value: Any, tp: Any, where: str) -> Any:
@@ -213,22 +426,33 @@ def _coerce_tuple(value: Any, args: tuple[Any, ...], where: str) -> tuple[Any, .
     return tuple(_coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=True)))
 
 
+def _number(value: Any) -> float | None:
+    """``value`` as a float when it is a number or a string of one (PyYAML reads ``1e-4`` as a string), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.replace("_", ""))
+        except ValueError:
+            return None
+    return None
+
+
 def _coerce_scalar(value: Any, tp: Any, where: str) -> Any:
     if tp is bool and not isinstance(value, bool):
         raise ConfigError(f"{where}={value!r} must be true or false")
     if tp is int and (isinstance(value, bool) or not isinstance(value, int)):
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise ConfigError(f"{where}={value!r} must be an integer")
+        number = _number(value)
+        if number is not None and number.is_integer():  # 1e4 and 10000.0 are integers
+            return int(number)
+        raise ConfigError(f"{where}={value!r} must be an integer, written e.g. 10000, 10_000 or 1e4")
     if tp is float:
-        if isinstance(value, str):  # PyYAML (YAML 1.1) reads 1e-4 as a string
-            try:
-                return float(value)
-            except ValueError:
-                raise ConfigError(f"{where}={value!r} must be a number") from None
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}={value!r} must be a number")
-        return float(value)
+        number = _number(value)
+        if number is None:
+            raise ConfigError(f"{where}={value!r} must be a number, written e.g. 0.0003 or 3e-4")
+        return number
     if tp is str and isinstance(value, datetime.date):  # YAML reads an unquoted 2015-01-01 as a date
         return value.isoformat()
     if tp is str and not isinstance(value, str):
@@ -244,7 +468,7 @@ def build(cls: type, values: dict[str, Any], where: str = "") -> Any:
     for key, value in values.items():
         path = f"{where}.{key}" if where else str(key)
         if key not in names:
-            raise ConfigError(f"unknown config key {path!r}; {_suggest(str(key), names)}")
+            raise _unknown_key(path, cls, names, where)
         kwargs[key] = _coerce(value, hints[key], path)
     try:
         return cls(**kwargs)
@@ -254,7 +478,7 @@ def build(cls: type, values: dict[str, Any], where: str = "") -> Any:
         raise ConfigError(f"{where or cls.__name__}: {exc}") from exc
 
 
-def _set_dotted(tree: dict[str, Any], dotted: str) -> None:
+def set_dotted(tree: dict[str, Any], dotted: str) -> None:
     if "=" not in dotted:
         raise ConfigError(f"override {dotted!r} must look like key.sub=value, e.g. ppo.learning_rate=1e-4")
     key, raw = dotted.split("=", 1)
@@ -284,24 +508,56 @@ def resolve_path(name_or_path: str | Path) -> Path:
     candidate = CONFIG_DIR / f"{name_or_path}.yaml"
     if not candidate.exists():
         names = sorted(x.stem for x in CONFIG_DIR.glob("*.yaml"))
-        raise ConfigError(f"no config named {str(name_or_path)!r}; {_suggest(str(name_or_path), names)}")
+        raise ConfigError(
+            f"no config named {str(name_or_path)!r}; {_suggest(str(name_or_path), names, 'config names')} "
+            "(or give a path to a YAML file)"
+        )
     return candidate
 
 
-def load_config(source: str | Path | dict[str, Any] | None = None, overrides: list[str] | None = None) -> RunConfig:
-    """Resolve a YAML file, a config name or a mapping (plus dotted overrides) into a :class:`RunConfig`."""
+def load_config(
+    source: str | Path | dict[str, Any] | None = None,
+    overrides: list[str] | None = None,
+    *,
+    data: str | Path | None = None,
+    windows: str | None = None,
+) -> RunConfig:
+    """Resolve a YAML file, a config name or a mapping (plus dotted overrides) into a :class:`RunConfig`.
+
+    Args:
+        source: Config name under ``experiments/configs/``, YAML path, mapping, or None for the defaults.
+        overrides: Dotted ``key=value`` overrides, applied in order after ``data`` and ``windows``.
+        data: Shortcut for ``stack.data``; a user's file gets ``windows="auto"`` unless ``windows`` is given.
+        windows: ``"auto"`` sets ``stack.train``, ``stack.val`` and ``stack.test`` to ``auto`` (60/20/20% of the
+            data after the look-back); overrides of single windows still apply.
+
+    ``auto`` and fractional windows (see :data:`WINDOW_FORMS`) become dates of the data, and a data file becomes
+    its absolute path with its SHA-256 (``data_sha256``), so the config written into a run folder names the
+    exact bars it used.
+    """
     if source is None:
         tree: dict[str, Any] = {}
     elif isinstance(source, dict):
-        tree = dict(source)
+        tree = copy.deepcopy(source)
     else:
         path = resolve_path(source)
         loaded = yaml.safe_load(path.read_text()) or {}
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: the top level must be a mapping of config keys")
         tree = loaded
+    if data is not None:
+        stack = tree.get("stack")
+        tree["stack"] = {**(stack if isinstance(stack, dict) else {}), "data": str(data)}
+        windows = windows or ("auto" if is_file_source(str(data)) else None)
+    if windows is not None:
+        if windows != "auto":
+            raise ConfigError(f"windows={windows!r}: the only shortcut is 'auto'; set dates with stack.train=[...]")
+        for split in SPLITS:
+            set_dotted(tree, f"stack.{split}=auto")
     for item in overrides or []:
-        _set_dotted(tree, item)
+        set_dotted(tree, item)
+    _resolve_data(tree)
+    _resolve_windows(tree)
     return build(RunConfig, tree)
 
 

@@ -330,7 +330,12 @@ def register(sub: Any) -> None:
     """Add the ``export`` subcommand to the CLI's subparsers."""
     p = sub.add_parser("export", help="export a run's model as a bundle (ONNX policy + bundle.json) for live use")
     p.add_argument("--run", required=True, help="run folder written by `tradebrain train`")
-    p.add_argument("--model", choices=("best", "final"), default="best")
+    p.add_argument(
+        "--model",
+        choices=("best", "final"),
+        default="best",
+        help="best: the checkpoint picked on the validation window (default); final: the last one trained",
+    )
     p.add_argument("--out", help="bundle folder (default RUN/bundle)")
     p.add_argument("--start", help="live start date (default: the run's test window start)")
     p.set_defaults(func=cmd_export)

@@ -3,11 +3,13 @@
 Run folder layout (``runs/<name>-<YYYYmmdd-HHMMSS>/``)::
 
     config.yaml          resolved config (loads back to the same RunConfig)
-    tb/ppo_1/            TensorBoard event files (trading/*, tier1/*, tier2/*, risk/*, eval/*, train/*)
+    tb/ppo_1/            TensorBoard event files (trading/*, tier1/*, tier2/*, risk/*, eval/*, train/*; after a
+                         backtest also test/* and test_final/*, the HParams tab's metric values)
     checkpoints/         periodic PPO checkpoints
     best/best_model.zip  best model on the validation window (SB3 EvalCallback)
     best/obs_norm.json   the observation statistics the best model was scored with (``train.normalize_obs``)
     best/evaluations.npz every evaluation on the validation window (timesteps, results, ep_lengths)
+    best/val_curve.csv   the validation curve: per evaluation the reward, Sharpe, return, drawdown, trades
     model.zip            final model
     obs_norm.json        the final observation statistics (``train.normalize_obs``; see agents.obs_norm)
     vecnormalize.pkl     the same as SB3's VecNormalize pickle, to resume training with SB3
@@ -38,7 +40,7 @@ from agents.ppo import HParamCallback, TradingMetricsCallback, flat_hparams
 from agents.stack import make_env, make_vec_env
 from experiments import metrics
 from experiments.backtest import SB3Policy
-from experiments.config import RunConfig, to_yaml
+from experiments.config import RunConfig, check_data_fit, to_yaml
 
 logger = logging.getLogger(__name__)
 
@@ -52,24 +54,75 @@ def show_progress() -> bool:
 
 
 class ProgressCallback(BaseCallback):
-    """A tqdm bar over training steps (SB3's own bar needs ``rich``)."""
+    """Training progress: a tqdm bar on a terminal, or one line every ``every`` of the budget without one.
 
-    def __init__(self, total: int, enabled: bool) -> None:
+    ``mode`` is ``"bar"``, ``"lines"`` or off (``False``/``"off"``); ``True`` means ``"bar"``. A line reads
+    ``train  25% 100,352/400,000 steps  812 steps/s  eval reward -1.234  3m05s left`` (the eval reward is the
+    latest mean on the validation window, from ``best/evaluations.npz`` of the run folder). Both count steps up to
+    ``total`` only: PPO rounds the budget up to whole rollouts, so the last rollout's extra steps are not shown.
+    """
+
+    def __init__(self, total: int, mode: bool | str, every: float = 0.05, stream: Any = None) -> None:
         super().__init__()
-        self.total, self.enabled = total, enabled
+        self.total, self.every = int(total), float(every)
+        self.mode = "bar" if mode is True else "off" if mode in (False, None, "off") else str(mode)
+        if self.mode not in ("bar", "lines", "off"):
+            raise ValueError(f"mode={mode!r}; choose 'bar', 'lines' or 'off'")
+        self.stream = stream
         self.bar: tqdm | None = None
+        self.shown = 0
+        self._next = self.every
+        self._t0 = 0.0
 
     def _on_training_start(self) -> None:
-        self.bar = tqdm(total=self.total, desc="train", unit="step", disable=not self.enabled)
+        self._t0 = time.perf_counter()
+        self.shown, self._next = 0, self.every
+        if self.mode == "bar":
+            self.bar = tqdm(total=self.total, desc="train", unit="step", dynamic_ncols=True)
 
     def _on_step(self) -> bool:
-        if self.bar is not None:
-            self.bar.update(self.training_env.num_envs)
+        done = min(int(self.num_timesteps), self.total)
+        if self.bar is not None and done > self.shown:
+            self.bar.update(done - self.shown)
+        if self.mode == "lines" and done >= self._next * self.total:
+            self._next = (int(done / self.total / self.every) + 1) * self.every
+            print(self.line(done), file=self.stream or sys.stderr, flush=True)
+        self.shown = done
         return True
+
+    def line(self, done: int) -> str:
+        """The progress line after ``done`` steps."""
+        elapsed = max(time.perf_counter() - self._t0, 1e-9)
+        rate = done / elapsed
+        left = (self.total - done) / rate if rate > 0 else float("nan")
+        text = f"train {done / self.total:4.0%} {done:,}/{self.total:,} steps  {rate:,.0f} steps/s"
+        reward = self._eval_reward()
+        if reward is not None:
+            text += f"  eval reward {reward:.3f}"
+        return f"{text}  {_duration(left)} left"
+
+    def _eval_reward(self) -> float | None:
+        log = getattr(self.model, "tensorboard_log", None)
+        path = Path(log).parent / EVALUATIONS if log else None
+        if path is None or not path.exists():
+            return None
+        try:
+            with np.load(path) as ev:
+                return float(np.mean(ev["results"][-1])) if len(ev["results"]) else None
+        except (OSError, ValueError, KeyError):  # being written by the EvalCallback right now
+            return None
 
     def _on_training_end(self) -> None:
         if self.bar is not None:
             self.bar.close()
+
+
+def _duration(seconds: float) -> str:
+    if not np.isfinite(seconds):
+        return "?"
+    minutes, sec = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{sec:02d}s"
 
 
 def episode_metrics(equity: np.ndarray, trades: list[dict[str, Any]]) -> dict[str, float]:
@@ -133,19 +186,24 @@ def _eval_env(cfg: RunConfig) -> VecEnv:
 
 
 def _callbacks(cfg: RunConfig, run_dir: Path, progress: bool) -> CallbackList:
+    from experiments.hparams import metric_tags
+    from experiments.learning_curve import VAL_CURVE, ValidationCurveCallback, insert_recorder
+
     n = cfg.train.n_envs
-    hparams = {**flat_hparams(cfg.ppo, "ppo."), **flat_hparams(cfg.stack, "stack."), "seed": cfg.seed}
-    hparams.update({"algo": cfg.algo, "train.normalize_obs": cfg.train.normalize_obs})
+    hparams = {**flat_hparams(cfg.ppo, "ppo."), **flat_hparams(cfg.stack, "stack.")}
+    hparams.update({**flat_hparams(cfg.train, "train."), "algo": cfg.algo, "seed": cfg.seed, "n_trials": cfg.n_trials})
     hparams.update({f"algo_kwargs.{k}": v for k, v in cfg.algo_kwargs.items()})
     cbs: list[BaseCallback] = [
         TradingMetricsCallback(summarize=episode_metrics),
-        HParamCallback(hparams),
+        HParamCallback(hparams, metrics=metric_tags()),  # test/* values: written by experiments.evaluate
         ProgressCallback(cfg.train.total_timesteps, progress),
     ]
     if cfg.train.eval_freq > 0:
+        eval_env = _eval_env(cfg)
+        insert_recorder(eval_env)  # keeps each validation episode (the VecEnv's auto-reset wipes the env's own)
         cbs.append(
             EvalCallback(
-                _eval_env(cfg),
+                eval_env,
                 n_eval_episodes=1,
                 eval_freq=max(1, cfg.train.eval_freq // n),
                 best_model_save_path=str(run_dir / "best"),
@@ -153,6 +211,7 @@ def _callbacks(cfg: RunConfig, run_dir: Path, progress: bool) -> CallbackList:
                 deterministic=True,
                 verbose=0,
                 callback_on_new_best=SaveNormOnBest(run_dir / "best") if cfg.train.normalize_obs else None,
+                callback_after_eval=ValidationCurveCallback(run_dir / VAL_CURVE),
             )
         )
     if cfg.train.checkpoint_freq > 0:
@@ -168,8 +227,9 @@ def _callbacks(cfg: RunConfig, run_dir: Path, progress: bool) -> CallbackList:
 
 
 def train_env(cfg: RunConfig) -> VecEnv:
-    """The training envs: ``cfg.train.n_envs`` copies of the stack, behind VecNormalize if asked."""
-    venv = make_vec_env(cfg.stack, cfg.train.n_envs, cfg.seed)
+    """The training envs: ``cfg.train.n_envs`` copies of the stack (``cfg.train.vec_env``: in this process or
+    one worker process each), behind VecNormalize if asked."""
+    venv = make_vec_env(cfg.stack, cfg.train.n_envs, cfg.seed, vec_env=cfg.train.vec_env)
     if cfg.train.normalize_obs:
         venv = VecNormalize(
             venv, norm_obs=True, norm_reward=False, clip_obs=cfg.train.norm_clip_obs, gamma=cfg.ppo.gamma
@@ -177,10 +237,22 @@ def train_env(cfg: RunConfig) -> VecEnv:
     return venv
 
 
-def train(cfg: RunConfig, *, run_dir: Path | None = None, progress: bool | None = None) -> TrainResult:
-    """Train ``cfg.algo`` as ``cfg`` says; everything is written under the run folder."""
-    run_dir = run_dir or new_run_dir(cfg)
-    progress = show_progress() if progress is None else progress
+def train(cfg: RunConfig, *, run_dir: Path | None = None, progress: bool | str | None = None) -> TrainResult:
+    """Train ``cfg.algo`` as ``cfg`` says; everything is written under the run folder.
+
+    Args:
+        cfg: The run's config.
+        run_dir: Folder to write into (its ``config.yaml`` is written if missing); default a new
+            ``<runs_dir>/<name>-<time>`` folder.
+        progress: ``"bar"``, ``"lines"`` (a line every 5% of the budget, for logs and jobs without a terminal),
+            ``False`` for silence; default a bar on a terminal and lines otherwise.
+    """
+    check_data_fit(cfg.stack)  # windows inside the data, with their look-back: one clear error before any work
+    run_dir = Path(run_dir) if run_dir is not None else new_run_dir(cfg)
+    if not (run_dir / "config.yaml").exists():
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.yaml").write_text(to_yaml(cfg))
+    progress = ("bar" if show_progress() else "lines") if progress is None else progress
     venv = train_env(cfg)
     model = algos.make_model(
         cfg.algo, cfg.ppo, venv, seed=cfg.seed, algo_kwargs=cfg.algo_kwargs, tensorboard_log=str(run_dir / "tb")
@@ -195,6 +267,7 @@ def train(cfg: RunConfig, *, run_dir: Path | None = None, progress: bool | None 
         venv.save(str(run_dir / "vecnormalize.pkl"))
     best = run_dir / "best" / "best_model.zip"
     venv.close()
+    model.logger.close()  # SB3's TensorBoard writer thread: flushed and stopped
     evaluations = checkpoints_scored(run_dir)
     logger.info("trained %d steps in %.1f s; %d checkpoints scored", model.num_timesteps, seconds, evaluations)
     return TrainResult(
@@ -212,13 +285,24 @@ def checkpoints_scored(run_dir: Path) -> int:
 
 
 def model_path(run_dir: Path, which: str = "best") -> Path:
-    """``best/best_model.zip`` (``which="best"``, falling back to ``model.zip``) or ``model.zip`` of a run."""
+    """``best/best_model.zip`` (``which="best"``) or ``model.zip`` (``which="final"``) of a run.
+
+    Raises:
+        FileNotFoundError: The model is missing; for a missing best model the message says why (no evaluation
+            ran) and what to pass instead.
+    """
     if which not in ("best", "final"):
         raise ValueError(f"model={which!r}; choose 'best' or 'final'")
     best, final = run_dir / "best" / "best_model.zip", run_dir / "model.zip"
-    path = best if which == "best" and best.exists() else final
+    if which == "best" and not best.exists() and final.exists():
+        raise FileNotFoundError(
+            f"{run_dir} has no best model ({best} is missing): no evaluation on the validation window ran "
+            "(train.eval_freq is 0 or above the step budget); pass --model final, or retrain with "
+            "train.eval_freq below train.total_timesteps"
+        )
+    path = best if which == "best" else final
     if not path.exists():
-        raise FileNotFoundError(f"no trained model in {run_dir} (looked for {best} and {final})")
+        raise FileNotFoundError(f"no trained model in {run_dir} (looked for {path})")
     return path
 
 

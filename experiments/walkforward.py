@@ -62,7 +62,7 @@ from envs.layout import REGIMES
 from experiments import train as train_mod
 from experiments.backtest import BacktestResult, encode_json, run_backtest
 from experiments.baselines import CompositeScoreRule, buy_and_hold_full, make_baselines
-from experiments.config import ConfigError, RunConfig, _set_dotted, build, load_config, resolve_path, to_yaml
+from experiments.config import ConfigError, RunConfig, build, load_config, resolve_path, set_dotted, to_yaml
 from experiments.evaluate import trials_counted
 
 PLAN = "walkforward.json"
@@ -263,7 +263,7 @@ def load_walkforward(source: str | Path, overrides: Iterable[str] = ()) -> tuple
     if not isinstance(tree, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of config keys")
     for item in overrides:
-        _set_dotted(tree, item)
+        set_dotted(tree, item)
     section = tree.pop("walkforward", None) or {}
     if not isinstance(section, dict):
         raise ConfigError(f"walkforward={section!r} must be a mapping of WalkForwardConfig fields")
@@ -642,7 +642,12 @@ def register(sub: Any) -> None:
         p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a key, e.g. walkforward.seeds=[0]")
         p.add_argument("--timesteps", type=int, help="shortcut for --set train.total_timesteps=N")
         p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="units at a time (default: all cores)")
-        p.add_argument("--executor", choices=("local", "ray"), default="local")
+        p.add_argument(
+            "--executor",
+            choices=("local", "ray"),
+            default="local",
+            help="local: a process pool on this machine (default); ray: Ray tasks (pip install tradebrain[ray])",
+        )
         p.add_argument("--address", help="Ray cluster address (default: start a local Ray instance)")
         p.add_argument("--run", help="run folder (default <runs_dir>/<name>); rerunning it skips finished units")
         p.set_defaults(func=lambda a, _ablate=ablate: _cmd(a, _ablate))

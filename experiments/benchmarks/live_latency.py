@@ -53,7 +53,7 @@ def tiny_bundle(folder: Path) -> Path:
         f"runs_dir={folder}",
     ]
     run = train(load_config("quickstart", overrides=overrides), progress=False).run_dir
-    return Path(export_bundle(run, run / "bundle", n_check=200)["source"]["run"]) / "bundle"
+    return Path(export_bundle(run, run / "bundle", which="final", n_check=200)["source"]["run"]) / "bundle"
 
 
 def in_process(bundle: Path, n: int) -> dict[str, Any]:

@@ -65,7 +65,7 @@ def register(sub: Any) -> None:
     p = sub.add_parser("serve", help="serve a bundle over REST (FastAPI) with a dashboard; bound to 127.0.0.1")
     p.add_argument("--bundle", required=True, help="bundle folder written by `tradebrain export`")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
     p.add_argument("--store", help="SQLite journal (default BUNDLE/../live/journal.sqlite)")
     p.add_argument("--token-file", help=f"file holding the bearer token (default ${TOKEN_ENV}, else a new one)")
     p.add_argument("--synchronous", choices=("FULL", "NORMAL"), default="FULL", help="SQLite durability")

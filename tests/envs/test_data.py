@@ -49,11 +49,11 @@ def test_unknown_or_ohlcv_less_dataset_names_the_fix(name, match):
     [
         (
             lambda f: f.__setitem__("Close", f["Close"].where(f.index != f.index[5], np.nan)),
-            r"'close'.*non-finite.*2010-01-08.*drop or fill",
+            r"'close' is empty on 2010-01-08; drop or fill",
         ),
         (
             lambda f: f.__setitem__("Open", f["Open"].where(f.index != f.index[3], np.inf)),
-            r"'open'.*non-finite.*2010-01-06",
+            r"'open' holds inf, not a finite number on 2010-01-06",
         ),
         (
             lambda f: f.__setitem__("Low", f["Low"].where(f.index != f.index[2], -1.0)),
@@ -82,8 +82,38 @@ def test_unsorted_dates():
 def test_duplicate_dates():
     f = _frame()
     f = pd.concat([f.iloc[:5], f.iloc[4:5], f.iloc[5:]])
-    with pytest.raises(DataError, match=r"duplicate date 2010-01-07.*keep one row"):
+    with pytest.raises(DataError, match=r"date 2010-01-07 appears twice; keep one row"):
         MarketData.from_frame(f)
+
+
+def test_csv_errors_name_the_line_and_a_fix_in_file_terms(tmp_path):
+    """A CSV's bad cell, repeated date or unsorted row is named by its line in the file, the fix in file terms."""
+    f = _frame().rename_axis("date")
+    path = tmp_path / "bars.csv"
+    f.to_csv(path)
+    lines = path.read_text().splitlines()
+    lines[6] = lines[6].split(",")[0] + ",,1,1,1,0"  # the 6th bar (line 7 of the file): empty open
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(
+        DataError, match=r"'open' is empty on 2010-01-08 \(line 7 of the file\); fill or delete that row"
+    ):
+        load_file(path)
+    lines = path.read_text().splitlines()
+    lines[6] = lines[6].split(",")[0] + ",abc,1,1,1,0"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"'open' holds 'abc', not a finite number on 2010-01-08 \(line 7"):
+        load_file(path)
+    f.iloc[[0, 1, 3, 2, *range(4, len(f))]].to_csv(path)
+    with pytest.raises(DataError, match=r"not sorted: 2010-01-05 \(line 5 of the file\).*sort the file's rows"):
+        load_file(path)
+    pd.concat([f.iloc[:5], f.iloc[4:5], f.iloc[5:]]).to_csv(path)
+    with pytest.raises(DataError, match=r"2010-01-07 \(line 7 of the file\) appears twice.*delete the repeated line"):
+        load_file(path)
+    for bad in ("np.float64", "sort_index", "frame."):
+        try:
+            load_file(path)
+        except DataError as exc:
+            assert bad not in str(exc)
 
 
 def test_too_few_bars_and_missing_columns():

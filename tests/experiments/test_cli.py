@@ -120,13 +120,14 @@ def test_the_checkpoints_scored_on_validation_are_counted_as_trials(quick_run):
 def test_the_final_model_was_not_picked_so_counts_one_trial(quick_run, tmp_path):
     run = Path(shutil.copytree(quick_run, tmp_path / quick_run.name))
     assert main(["backtest", "--run", str(run), "--model", "final"]) == 0
-    assert json.loads((run / "metrics.json").read_text())["ppo"]["n_trials"] == 1
-    assert "(DSR): 1 (1 configuration x 1 (the final model" in (run / "report.md").read_text()
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["ppo_final"]["n_trials"] == 1 and metrics["ppo"]["n_trials"] == 3  # the best model's row stays
+    assert "`ppo_final`: 1 (1 configuration x 1 (the final model" in (run / "report.md").read_text()
 
 
 def test_cli_errors_are_clear(tmp_path, capsys):
     assert main(["train", "--set", "ppo.learning_rat=0.1"]) == 2
-    assert "did you mean 'learning_rate'" in capsys.readouterr().err
+    assert "did you mean 'ppo.learning_rate'" in capsys.readouterr().err
     assert main(["backtest", "--run", str(tmp_path)]) == 2
     assert "not a run folder" in capsys.readouterr().err
 

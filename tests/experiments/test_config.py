@@ -7,9 +7,9 @@ from experiments.config import ConfigError, RunConfig, load_config, to_yaml
 
 
 def test_unknown_key_suggests_the_nearest_valid_one():
-    with pytest.raises(ConfigError, match=r"unknown config key 'ppo.learning_rat'; did you mean 'learning_rate'\?"):
+    with pytest.raises(ConfigError, match=r"unknown config key 'ppo.learning_rat'; did you mean 'ppo.learning_rate'\?"):
         load_config({"ppo": {"learning_rat": 1e-4}})
-    with pytest.raises(ConfigError, match=r"'stack.tiers.tier_1'; did you mean 'tier1'\?"):
+    with pytest.raises(ConfigError, match=r"'stack.tiers.tier_1'; did you mean 'stack.tiers.tier1'\?"):
         load_config({"stack": {"tiers": {"tier_1": False}}})
     with pytest.raises(ConfigError, match=r"unknown config key 'trian'; did you mean 'train'\?"):
         load_config({"trian": {}})

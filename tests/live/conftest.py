@@ -40,5 +40,5 @@ def tiny_bundle(tiny_run, tmp_path_factory) -> Path:
     from experiments.export import export_bundle
 
     out = tmp_path_factory.mktemp("bundle") / "bundle"
-    export_bundle(tiny_run, out, n_check=500)
+    export_bundle(tiny_run, out, which="final", n_check=500)
     return out

@@ -84,7 +84,7 @@ def test_every_configuration_counts_its_trials():
         ("walkforward.tier_sets=[all]", "needs Tier 4"),
         ("walkforward.tier_sets=[tier4]", "unknown tier set 'tier4'"),
         ("walkforward.val_years=8", "walkforward.val_years=8"),
-        ("walkforward.seed=[1]", "did you mean 'seeds'"),
+        ("walkforward.seed=[1]", "did you mean 'walkforward.seeds'"),
         ("walkforward.last_test_year=2030", "walkforward test year 2019 is outside"),
     ],
 )
