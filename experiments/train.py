@@ -71,12 +71,13 @@ class ProgressCallback(BaseCallback):
         self.stream = stream
         self.bar: tqdm | None = None
         self.shown = 0
-        self._next = self.every
+        self._marks = max(1, round(1.0 / self.every))  # a line at every k / marks of the budget (integers only)
+        self._next = 1
         self._t0 = 0.0
 
     def _on_training_start(self) -> None:
         self._t0 = time.perf_counter()
-        self.shown, self._next = 0, self.every
+        self.shown, self._next = 0, 1
         if self.mode == "bar":
             self.bar = tqdm(total=self.total, desc="train", unit="step", dynamic_ncols=True)
 
@@ -84,8 +85,8 @@ class ProgressCallback(BaseCallback):
         done = min(int(self.num_timesteps), self.total)
         if self.bar is not None and done > self.shown:
             self.bar.update(done - self.shown)
-        if self.mode == "lines" and done >= self._next * self.total:
-            self._next = (int(done / self.total / self.every) + 1) * self.every
+        if self.mode == "lines" and done * self._marks >= self._next * self.total:
+            self._next = done * self._marks // self.total + 1
             print(self.line(done), file=self.stream or sys.stderr, flush=True)
         self.shown = done
         return True

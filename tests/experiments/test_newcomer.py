@@ -240,6 +240,16 @@ def test_progress_lines_without_a_terminal_stay_within_the_budget():
     assert len(lines) == 8  # one per step call that crossed a new 10% mark (128 crosses 10%, 256 crosses 20%, ...)
     assert lines[-1].startswith("train 100% 1,000/1,000 steps")
     assert all("steps/s" in line and "left" in line for line in lines)
+    stream = io.StringIO()  # one line per mark, even where a float division would land just below it
+    cb = ProgressCallback(400_000, "lines", every=0.05, stream=stream)
+    cb.model = _Model()  # type: ignore[assignment]
+    cb._on_training_start()
+    for mark in range(20_000, 400_001, 20_000):  # exactly on each 5% mark (0.7 / 0.05 = 13.999... in floats)
+        for steps in (mark, mark + 4):
+            cb.num_timesteps = steps
+            cb._on_step()
+    percents = [line.split()[1] for line in stream.getvalue().splitlines()]
+    assert percents == [f"{k * 5}%" for k in range(1, 21)]
     bar = ProgressCallback(1000, "off")
     bar._on_training_start()
     bar.num_timesteps = 1024
