@@ -250,6 +250,13 @@ def test_progress_lines_without_a_terminal_stay_within_the_budget():
             cb._on_step()
     percents = [line.split()[1] for line in stream.getvalue().splitlines()]
     assert percents == [f"{k * 5}%" for k in range(1, 21)]
+    bar = ProgressCallback(1000, "bar")  # the terminal's bar: never past its total, so its percentage stays
+    bar._on_training_start()
+    for steps in range(128, 1025, 128):
+        bar.num_timesteps = steps
+        bar._on_step()
+    assert bar.bar is not None and bar.bar.n == 1000 and "100%" in str(bar.bar) and "1000/1000" in str(bar.bar)
+    bar._on_training_end()
     bar = ProgressCallback(1000, "off")
     bar._on_training_start()
     bar.num_timesteps = 1024
