@@ -38,6 +38,10 @@ class ConfigError(ValueError):
     """A config file or override that does not resolve; the message says which key and what to do."""
 
 
+SELECT_BY: tuple[str, ...] = ("reward", "sharpe")
+"""Values of ``train.select_by``."""
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Training loop settings.
@@ -51,6 +55,10 @@ class TrainConfig:
             observations only); the statistics are frozen at evaluation and saved beside every model as
             ``obs_norm.json`` (see :mod:`agents.obs_norm`).
         norm_clip_obs: Clip of the normalised observation.
+        select_by: What picks ``best/best_model.zip`` among the checkpoints scored on the validation window:
+            ``reward`` (the episode reward, SB3's ``EvalCallback``) or ``sharpe`` (the validation Sharpe of
+            ``best/val_curve.csv``, the measure the backtest reports). Either way every scored checkpoint counts
+            as a trial for the deflated Sharpe ratio.
         vec_env: How the ``n_envs`` env copies run: ``dummy`` (one process, SB3's ``DummyVecEnv``) or
             ``subproc`` (one process per copy, SB3's ``SubprocVecEnv``).
     """
@@ -62,8 +70,11 @@ class TrainConfig:
     normalize_obs: bool = False
     norm_clip_obs: float = 10.0
     vec_env: str = "dummy"
+    select_by: str = "reward"
 
     def __post_init__(self) -> None:
+        if self.select_by not in SELECT_BY:
+            raise ConfigError(f"train.select_by={self.select_by!r} is not one of {list(SELECT_BY)}; e.g. reward")
         if self.vec_env not in VEC_ENVS:
             raise ConfigError(f"train.vec_env={self.vec_env!r} is not one of {list(VEC_ENVS)}; e.g. dummy")
         if self.n_envs < 1:

@@ -156,14 +156,22 @@ class ValidationCurveCallback(BaseCallback):
     :func:`insert_recorder`), appends it to ``path`` (CSV, header written on the first row) and records
     ``eval/sharpe``, ``eval/total_return``, ``eval/max_drawdown`` and ``eval/trade_count`` to the logger.
 
+    With ``select_best`` it also picks the best model by validation Sharpe (``train.select_by: sharpe``): a
+    checkpoint whose Sharpe beats every earlier one (a NaN Sharpe never does) is saved as
+    ``select_best / "best_model.zip"``, with its observation statistics when the run normalises observations.
+
     Args:
         path: The CSV file (``run_dir / VAL_CURVE``).
+        select_best: Folder of the best model to keep by validation Sharpe, or None (the EvalCallback keeps it
+            by reward).
     """
 
-    def __init__(self, path: Path, verbose: int = 0) -> None:
+    def __init__(self, path: Path, verbose: int = 0, select_best: Path | None = None) -> None:
         super().__init__(verbose)
         self.path = Path(path)
         self.rows: list[dict[str, float]] = []
+        self.select_best = None if select_best is None else Path(select_best)
+        self.best_sharpe = -np.inf
 
     def _on_step(self) -> bool:
         parent: Any = self.parent  # the EvalCallback (eval_env, last_mean_reward)
@@ -183,7 +191,20 @@ class ValidationCurveCallback(BaseCallback):
                 self.logger.record(f"eval/{key}", row[f"val_{key}"])
         self.logger.record("eval/trade_count", row["trade_count"])
         self.logger.dump(self.num_timesteps)  # the EvalCallback dumped eval/mean_reward at this step already
+        if self.select_best is not None and row["val_sharpe"] > self.best_sharpe:  # NaN > x is False
+            self._save_best(row["val_sharpe"])
         return True
+
+    def _save_best(self, sharpe: float) -> None:
+        from agents.obs_norm import ObsNormalizer
+
+        self.best_sharpe = sharpe
+        assert self.select_best is not None and self.model is not None
+        self.select_best.mkdir(parents=True, exist_ok=True)
+        self.model.save(self.select_best / "best_model.zip")
+        venv = self.model.get_vec_normalize_env()
+        if venv is not None:
+            ObsNormalizer.from_vec_normalize(venv).save(self.select_best)
 
     def _append(self, row: dict[str, float]) -> None:
         self.rows.append(row)

@@ -202,17 +202,22 @@ def _callbacks(cfg: RunConfig, run_dir: Path, progress: bool) -> CallbackList:
     if cfg.train.eval_freq > 0:
         eval_env = _eval_env(cfg)
         insert_recorder(eval_env)  # keeps each validation episode (the VecEnv's auto-reset wipes the env's own)
+        by_reward = cfg.train.select_by == "reward"
         cbs.append(
             EvalCallback(
                 eval_env,
                 n_eval_episodes=1,
                 eval_freq=max(1, cfg.train.eval_freq // n),
-                best_model_save_path=str(run_dir / "best"),
+                best_model_save_path=str(run_dir / "best") if by_reward else None,
                 log_path=str(run_dir / EVALUATIONS.parent),
                 deterministic=True,
                 verbose=0,
-                callback_on_new_best=SaveNormOnBest(run_dir / "best") if cfg.train.normalize_obs else None,
-                callback_after_eval=ValidationCurveCallback(run_dir / VAL_CURVE),
+                callback_on_new_best=SaveNormOnBest(run_dir / "best")
+                if cfg.train.normalize_obs and by_reward
+                else None,
+                callback_after_eval=ValidationCurveCallback(
+                    run_dir / VAL_CURVE, select_best=None if by_reward else run_dir / "best"
+                ),
             )
         )
     if cfg.train.checkpoint_freq > 0:

@@ -38,6 +38,8 @@ import numpy as np
 VARIANTS: dict[str, list[str]] = {
     # what the config says (the package defaults)
     "default": [],
+    # the same training, the best checkpoint picked by validation Sharpe instead of validation reward
+    "default_sharpe": ["train.select_by=sharpe"],
     # before issue 8: differential Sharpe reward, raw observations, discount 0.99
     "dsr": ["stack.reward.kind=dsr", "train.normalize_obs=false", "ppo.gamma=0.99"],
     "dsr_norm": ["stack.reward.kind=dsr", "train.normalize_obs=true", "ppo.gamma=0.99"],
