@@ -19,7 +19,7 @@ $(STAMP): setup.cfg pyproject.toml
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy envs agents --ignore-missing-imports
+	$(BIN)/mypy envs agents meta --ignore-missing-imports
 
 # Debian's chromium and chromium-driver for the dashboard's browser test (tests/live/test_dashboard_browser.py);
 # installed with apt when missing and this is root on Debian, else that one test is skipped with the reason.
