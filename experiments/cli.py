@@ -47,15 +47,11 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def _config(args: argparse.Namespace) -> RunConfig:
-    """The run's config from --config, --data, --windows, --set and --timesteps; windows checked against the data."""
-    from experiments.config import check_data_fit
-
+    """The config of --config, --data, --windows, --set and --timesteps (train() checks it against the data)."""
     overrides = list(args.set or [])
     if getattr(args, "timesteps", None):
         overrides.append(f"train.total_timesteps={args.timesteps}")
-    cfg = load_config(args.config, overrides=overrides, data=args.data, windows=args.windows)
-    check_data_fit(cfg.stack)
-    return cfg
+    return load_config(args.config, overrides=overrides, data=args.data, windows=args.windows)
 
 
 def _run_config(run_dir: Path) -> RunConfig:

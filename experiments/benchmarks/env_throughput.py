@@ -22,6 +22,7 @@ import numpy as np
 
 import envs
 from envs.trading_env import TradingEnv
+from experiments.benchmarks import write_json
 
 
 def _cpu_model() -> str:
@@ -108,9 +109,7 @@ def main() -> None:
         "all_steps_per_second": [round(float(r["steps_per_second"])) for r in runs],  # type: ignore[arg-type]
     }
     print(json.dumps(result, indent=2))
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=2))
+    write_json(args.out, result, indent=2)
 
 
 if __name__ == "__main__":

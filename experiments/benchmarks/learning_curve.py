@@ -17,7 +17,6 @@ Snapshots go under ``--runs-dir`` (default ``runs/bench/learning_curve``).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -25,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from experiments.benchmarks import write_json
 
 
 def _snapshot_callback(every: int, folder: Path) -> Any:
@@ -126,9 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         table.append(row)
         trades = float(np.median(row["test_trades"]))
         print(f"{b:>8}   {_stats(row['val_sharpe']):<30} {_stats(row['test_sharpe']):<31} {trades:.0f}")
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps({"settings": vars(args), "table": table, "seeds": seeds}, indent=1))
+    write_json(args.out, {"settings": vars(args), "table": table, "seeds": seeds}, indent=1)
     return 0
 
 

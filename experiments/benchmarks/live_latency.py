@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from experiments.benchmarks import write_json
+
 TOKEN = "bench-token-0123456789abcdef"
 
 
@@ -157,9 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             "http": over_http(bundle, min(args.n, 1000), Path(tmp)),
         }
     print(json.dumps(result, indent=1))
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=1))
+    write_json(args.out, result, indent=1)
     return 0
 
 

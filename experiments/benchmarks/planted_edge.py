@@ -25,7 +25,6 @@ Run folders go under ``--runs-dir`` (default ``runs/bench/planted_edge``); ``--o
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import sys
 import time
@@ -34,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from experiments.benchmarks import write_json
 
 VARIANTS: dict[str, list[str]] = {
     # what the config says (the package defaults)
@@ -190,9 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in COMPARE:
             per_seed = ", ".join(_fmt(d) for d in s[f"vs_{name}"])
             print(f"  dSharpe vs {name} (90% CI): per seed {per_seed}; pooled {_fmt(s[f'vs_{name}_pooled'])}")
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(report, indent=1, default=float) + "\n")
+    write_json(args.out, report, indent=1)
     return 0
 
 

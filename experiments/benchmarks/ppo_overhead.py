@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import time
-from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -36,6 +35,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 from agents.ppo import PPOConfig, make_ppo
 from agents.stack import StackConfig, TierConfig, make_vec_env
 from envs.layout import OBS_LAYOUT
+from experiments.benchmarks import write_json
 
 PPO_SETTINGS = {
     # SB3's PPO defaults (n_steps 2048, batch 64, 10 epochs, log_std_init 0) with our 64x64 nets
@@ -133,9 +133,7 @@ def main() -> None:
         "target_share": 0.15,
     }
     print(json.dumps(result, indent=2, default=str))
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=2, default=str))
+    write_json(args.out, result, indent=2)
 
 
 if __name__ == "__main__":

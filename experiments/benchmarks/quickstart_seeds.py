@@ -24,10 +24,11 @@ import platform
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from experiments.benchmarks import write_json
 
 POLICY = "ppo"
 _SHOWN = (
@@ -124,9 +125,7 @@ def main() -> None:
     for name, s in out["summary"].items():
         sh = s["sharpe_annual"]
         print(f"{name:<22} {sh['median']:>13.2f} {sh['min']:>7.2f} {sh['max']:>7.2f}")
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(out, indent=2, default=str))
+    write_json(args.out, out, indent=2)
 
 
 if __name__ == "__main__":

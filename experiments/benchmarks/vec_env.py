@@ -26,7 +26,6 @@ import json
 import os
 import platform
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -34,6 +33,7 @@ import torch
 
 from agents.ppo import make_ppo
 from agents.stack import make_vec_env, subproc_start_method
+from experiments.benchmarks import write_json
 from experiments.config import load_config
 
 KINDS = ("dummy", "subproc")
@@ -106,9 +106,7 @@ def main() -> None:
         "faster": max(KINDS, key=lambda kind: median[kind]),
     }
     print(json.dumps(result, indent=2, default=str))
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=2, default=str))
+    write_json(args.out, result, indent=2)
 
 
 if __name__ == "__main__":

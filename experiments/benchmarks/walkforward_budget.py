@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from experiments.benchmarks import write_json
 from experiments.walkforward import PLAN, load_walkforward, run_walkforward
 
 
@@ -85,10 +86,8 @@ def main(argv: list[str] | None = None) -> int:
         if b in args.budgets:
             print(f"  budget {b:>8,}: median test Sharpe {medians[b]:+.2f} over {len(v)} units")
     print(f"smallest budget past which more training gains < {args.tolerance} Sharpe: {pick:,}; {seconds:.0f} s")
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        result = {"curve": curve, "medians": medians, "pick": pick, "seconds": seconds, "plan": str(root / PLAN)}
-        Path(args.out).write_text(json.dumps(result, indent=2))
+    result = {"curve": curve, "medians": medians, "pick": pick, "seconds": seconds, "plan": str(root / PLAN)}
+    write_json(args.out, result, indent=2)
     return 0
 
 
