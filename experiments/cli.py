@@ -18,7 +18,7 @@ from pathlib import Path
 
 from agents.bundle import BundleError
 from envs.data import DataError
-from experiments import export, paper, service, tune, walkforward
+from experiments import export, meta_train, paper, service, tune, walkforward
 from experiments.config import ConfigError, RunConfig, load_config
 
 logger = logging.getLogger("tradebrain")
@@ -31,6 +31,7 @@ EXAMPLES = """examples:
   tradebrain backtest --run runs/quickstart-20260101-120000 --model final
   tradebrain report --run runs/quickstart-20260101-120000
   tradebrain report --run R1 --run R2 --run R3 --out runs/spread   runs of one config by seed: their spread
+  tradebrain meta-train --set meta.iterations=50   Tier 4: meta-train the specialists and the selector
   tradebrain data sp500                        describe a dataset: sp500, nasdaq, sp500+vix or a file
 
 Every command has --help. Config keys are dotted (train.total_timesteps, stack.tiers.tier2_fit_bars); the
@@ -216,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_data)
     walkforward.register(sub)
     tune.register(sub)
+    meta_train.register(sub)
     for live in (export, service, paper):  # export, serve, paper: the live path (issue 10)
         live.register(sub)
     return parser

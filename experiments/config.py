@@ -512,7 +512,7 @@ def set_dotted(tree: dict[str, Any], dotted: str) -> None:
 def resolve_path(name_or_path: str | Path) -> Path:
     """A config name (``quickstart``) under ``experiments/configs/`` or a path to a YAML file."""
     p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml") or p.exists():
+    if p.suffix in (".yaml", ".yml") or p.is_file():  # a folder named like a config (``meta/``) is not one
         if not p.exists():
             raise ConfigError(f"config file {str(p)!r} does not exist")
         return p

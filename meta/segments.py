@@ -126,12 +126,20 @@ class SegmentTask(EnvTask):
         data: The market the segment indexes.
         segment: The bars to trade.
         detector: The Tier 2 detector that labelled the segment (used by the env when Tier 2 is on).
+        adapt_bars: First bars of the segment that are its adaptation window (the rest is scored, as in
+            :class:`~meta.tasks.RegimeTask`); None: the whole segment for everything.
     """
 
     stack: StackConfig
     data: MarketData
     segment: RegimeSegment
     detector: RegimeDetector | None = None
+    adapt_bars: int | None = None
+
+    def __post_init__(self) -> None:
+        a, n = self.adapt_bars, self.segment.bars
+        if a is not None and (int(a) != a or not 1 <= a <= n - 1):
+            raise ValueError(f"adapt_bars={a!r} must be an integer in [1, {n - 1}] (the segment has {n} bars) or None")
 
     @property
     def name(self) -> str:
@@ -145,5 +153,57 @@ class SegmentTask(EnvTask):
         return self.detector
 
     def stack_config(self) -> StackConfig:
-        w = window_dates(self.data, self.segment.start, self.segment.stop)
-        return dataclasses.replace(self.stack, train=w, val=w, test=w)
+        s = self.segment
+        if self.adapt_bars is None:
+            w = window_dates(self.data, s.start, s.stop)
+            return dataclasses.replace(self.stack, train=w, val=w, test=w)
+        fit = window_dates(self.data, s.start, s.start + self.adapt_bars)
+        score = window_dates(self.data, s.start + self.adapt_bars, s.stop)
+        return dataclasses.replace(self.stack, train=fit, val=score, test=score)
+
+
+@dataclass(frozen=True, eq=False)
+class SegmentDistribution:
+    """Real-data tasks: ``split="train"`` draws segments of the stack's training window, ``"held_out"`` of its
+    validation window (each labelled by its own window's detector, fitted on the bars before it).
+
+    Held-out segments are split into an adaptation part (the first ``adapt_share`` of their bars) and a scored
+    part; training segments are used whole.
+
+    Args:
+        stack: The stack's config (windows, tiers, reward).
+        data: The market.
+        min_bars: Shortest segment kept.
+        adapt_share: Share of a held-out segment's bars for adaptation.
+    """
+
+    stack: StackConfig
+    data: MarketData
+    min_bars: int = 60
+    adapt_share: float = 1.0 / 3.0
+
+    def segments(self, split: Split) -> list[tuple[RegimeSegment, RegimeDetector]]:
+        cache: dict[str, list[tuple[RegimeSegment, RegimeDetector]]] = self.__dict__.setdefault("_cache", {})
+        if split not in cache:
+            det = fit_detector(self.stack, self.data, split, cache=True)
+            by_regime = regime_segments(self.stack, self.data, det, split=split, min_bars=self.min_bars)
+            cache[split] = sorted(((s, det) for segs in by_regime.values() for s in segs), key=lambda x: x[0].start)
+            if not cache[split]:
+                raise ValueError(
+                    f"no regime segment of at least {self.min_bars} bars in the {split} window "
+                    f"{self.stack.window(split)}; lower min_bars or widen the window"
+                )
+        return cache[split]
+
+    def sample(self, n: int, seed: int | np.random.Generator, split: str = "train") -> list[SegmentTask]:
+        """``n`` segments drawn with replacement (``split``: ``"train"`` or ``"held_out"``)."""
+        if split not in ("train", "held_out"):
+            raise ValueError(f"split={split!r}; choose 'train' or 'held_out'")
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        pool = self.segments("train" if split == "train" else "val")
+        out = []
+        for i in rng.integers(len(pool), size=n):
+            seg, det = pool[int(i)]
+            adapt = None if split == "train" else max(1, round(seg.bars * self.adapt_share))
+            out.append(SegmentTask(self.stack, self.data, seg, det, adapt))
+        return out

@@ -265,24 +265,32 @@ class RegimeTask(EnvTask):
     """A synthetic single-regime market (seeded) traded in the env stack.
 
     The data has ``n_bars`` tradable bars after the features' look-back (and, with Tier 2 on, after the
-    ``tier2_fit_bars`` its detector is fitted on); the training, validation and test windows of the stack are
-    all set to those bars.
+    ``tier2_fit_bars`` its detector is fitted on). Without ``adapt_bars`` the training, validation and test
+    windows of the stack are all set to those bars. With ``adapt_bars`` the first ``adapt_bars`` of them are the
+    training window (where the K support trades of an adaptation come from) and the rest the validation and test
+    window (where the adapted policy and the :func:`oracle` are scored): adaptation never sees the bars it is
+    scored on.
 
     Args:
         params: The regime.
         seed: Seed of the generated market.
         n_bars: Tradable bars.
         stack: Env settings (costs, limits, reward, tiers); its windows are replaced.
+        adapt_bars: Bars of the adaptation window (None: one window for everything).
     """
 
     params: RegimeParams
     seed: int = 0
     n_bars: int = 750
     stack: StackConfig = TASK_STACK
+    adapt_bars: int | None = None
 
     def __post_init__(self) -> None:
         if int(self.n_bars) != self.n_bars or self.n_bars < 2:
             raise ValueError(f"n_bars={self.n_bars!r} must be an integer >= 2")
+        a = self.adapt_bars
+        if a is not None and (int(a) != a or not 1 <= a <= self.n_bars - 1):
+            raise ValueError(f"adapt_bars={a!r} must be an integer in [1, n_bars - 1 = {self.n_bars - 1}] or None")
 
     @property
     def name(self) -> str:
@@ -302,9 +310,13 @@ class RegimeTask(EnvTask):
         return data
 
     def stack_config(self) -> StackConfig:
-        data = self.market_data()
-        w = window_dates(data, self._pre_bars(), len(data))
-        return dataclasses.replace(self.stack, data=f"synthetic:{self.name}", train=w, val=w, test=w)
+        data, pre = self.market_data(), self._pre_bars()
+        if self.adapt_bars is None:
+            w = window_dates(data, pre, len(data))
+            return dataclasses.replace(self.stack, data=f"synthetic:{self.name}", train=w, val=w, test=w)
+        fit = window_dates(data, pre, pre + self.adapt_bars)
+        score = window_dates(data, pre + self.adapt_bars, len(data))
+        return dataclasses.replace(self.stack, data=f"synthetic:{self.name}", train=fit, val=score, test=score)
 
 
 # ------------------------------------------------------------------------------------------------ distribution
@@ -373,6 +385,7 @@ class TaskDistribution:
         held_out: Bands never drawn by ``split="train"``; ``split="held_out"`` draws inside them.
         n_bars: Tradable bars of each task's market.
         stack: Env settings of the tasks.
+        adapt_bars: Adaptation window of each task (:class:`RegimeTask`; None: one window).
         max_tries: Rejection-sampling attempts per training task before giving up.
 
     Example:
@@ -385,6 +398,7 @@ class TaskDistribution:
     held_out: tuple[Band, ...] = DEFAULT_HELD_OUT
     n_bars: int = 750
     stack: StackConfig = TASK_STACK
+    adapt_bars: int | None = None
     max_tries: int = 1000
 
     def is_held_out(self, params: RegimeParams) -> bool:
@@ -428,7 +442,9 @@ class TaskDistribution:
         rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
         params = self.sample_params(n, rng, split)
         seeds = rng.integers(2**31, size=n)
-        return [RegimeTask(p, int(s), self.n_bars, self.stack) for p, s in zip(params, seeds, strict=True)]
+        return [
+            RegimeTask(p, int(s), self.n_bars, self.stack, self.adapt_bars) for p, s in zip(params, seeds, strict=True)
+        ]
 
 
 # ------------------------------------------------------------------------------------------------------ oracle
