@@ -39,7 +39,8 @@ test-slow: setup
 run: setup
 	$(BIN)/tradebrain quickstart
 
-# Benchmarks print their settings and results and write JSON under runs/bench/ (about 35 minutes in all).
+# Benchmarks print their settings and results and write JSON under runs/bench/ (about 80 minutes in all;
+# the Tier 4 adaptation benchmark is 47 of them).
 bench: setup
 	$(BIN)/python -m experiments.benchmarks.env_throughput --out runs/bench/env_throughput.json
 	$(BIN)/python -m experiments.benchmarks.ppo_overhead --out runs/bench/ppo_overhead_sb3.json
@@ -51,6 +52,7 @@ bench: setup
 	$(BIN)/python -m experiments.benchmarks.planted_edge --variants default dsr --out runs/bench/planted_edge.json
 	$(BIN)/python -m experiments.benchmarks.learning_curve --out runs/bench/learning_curve.json
 	$(BIN)/python -m experiments.benchmarks.live_latency --out runs/bench/live_latency.json
+	$(BIN)/python -m experiments.benchmarks.adaptation --out runs/bench/adaptation
 
 # The walk-forward ablation (every tier set and baseline, 12 folds x 3 seeds; hours at the default PPO budget) into
 # runs/walkforward/results.md; running it again resumes. See the README's walk-forward section for reduced runs.

@@ -61,6 +61,8 @@ class TrainConfig:
             as a trial for the deflated Sharpe ratio.
         vec_env: How the ``n_envs`` env copies run: ``dummy`` (one process, SB3's ``DummyVecEnv``) or
             ``subproc`` (one process per copy, SB3's ``SubprocVecEnv``).
+        init_from: Start PPO from a Tier 4 specialist's meta-learned parameters: ``<tier4 folder>:<specialist>``
+            (e.g. ``runs/meta/tier4:balanced``, written by ``tradebrain meta-train``); empty: SB3's initialisation.
     """
 
     total_timesteps: int = 50_000
@@ -71,6 +73,7 @@ class TrainConfig:
     norm_clip_obs: float = 10.0
     vec_env: str = "dummy"
     select_by: str = "reward"
+    init_from: str = ""
 
     def __post_init__(self) -> None:
         if self.select_by not in SELECT_BY:
@@ -85,6 +88,11 @@ class TrainConfig:
             raise ConfigError("train.eval_freq and train.checkpoint_freq must be >= 0 (0 = never)")
         if not self.norm_clip_obs > 0:
             raise ConfigError(f"train.norm_clip_obs={self.norm_clip_obs!r} must be > 0, e.g. 10")
+        if self.init_from and (":" not in self.init_from or self.normalize_obs):
+            raise ConfigError(
+                f"train.init_from={self.init_from!r} must be '<tier4 folder>:<specialist>', e.g. "
+                "runs/meta/tier4:balanced, with train.normalize_obs=false (the specialists learned on raw observations)"
+            )
 
 
 @dataclass(frozen=True)

@@ -49,8 +49,10 @@ PROMISED: dict[str, tuple[str, str, str]] = {
 PROMISE_ROWS: tuple[tuple[str, str], ...] = (
     ("composite_fixed", "before: composite rule, fixed equal weights, no regimes"),
     ("rules", "Tiers 1+2: composite rule with Tier 1 weights and Tier 2 regimes"),
-    ("tier1+2+3", "all tiers: Tier 1+2+3 (Tier 4 is not built yet)"),
+    ("all", "all tiers: Tier 1+2+3+4"),
 )
+FALLBACK = {"all": "tier1+2+3"}
+"""Shown in the promise table (and named so) when a run has no ``all`` tier set."""
 STATS: tuple[tuple[str, str, Callable[[float], str]], ...] = (
     ("sharpe_annual", "Sharpe", lambda x: f"{x:.2f}"),
     ("sortino_annual", "Sortino", lambda x: f"{x:.2f}"),
@@ -238,15 +240,18 @@ def regime_table(records: Mapping[str, list[Record]]) -> list[str]:
 
 def promise_table(medians: Mapping[str, Mapping[str, tuple[float, float, float]]]) -> list[str]:
     """The seed's promised figures beside the measured medians [CI] (rows: the four statistics)."""
+    shown = [
+        FALLBACK[name] if name not in medians and FALLBACK.get(name) in medians else name for name, _ in PROMISE_ROWS
+    ]
     header = ["statistic"]
-    for name, label in PROMISE_ROWS:
-        header += [f"promised: {label}", f"measured: {name}"]
+    for (name, label), used in zip(PROMISE_ROWS, shown, strict=True):
+        header += [f"promised: {label}", f"measured: {used}" + (f" ({name} not run)" if used != name else "")]
     rows = []
     fmts = {key: fmt for key, _, fmt in STATS}
     labels = {key: label for key, label, _ in STATS}
     for key, promised in PROMISED.items():
         cells = [labels[key]]
-        for (name, _), p in zip(PROMISE_ROWS, promised, strict=True):
+        for name, p in zip(shown, promised, strict=True):
             cells += [p, _cell(*medians[name][key], fmts[key]) if name in medians else "not run"]
         rows.append(cells)
     return _table(header, rows)

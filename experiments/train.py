@@ -40,7 +40,7 @@ from agents.ppo import HParamCallback, TradingMetricsCallback, flat_hparams
 from agents.stack import make_env, make_vec_env
 from experiments import metrics
 from experiments.backtest import SB3Policy
-from experiments.config import RunConfig, check_data_fit, to_yaml
+from experiments.config import ConfigError, RunConfig, check_data_fit, to_yaml
 
 logger = logging.getLogger(__name__)
 
@@ -254,6 +254,7 @@ def train(cfg: RunConfig, *, run_dir: Path | None = None, progress: bool | str |
             ``False`` for silence; default a bar on a terminal and lines otherwise.
     """
     check_data_fit(cfg.stack)  # windows inside the data, with their look-back: one clear error before any work
+    init = tier4_init(cfg) if cfg.train.init_from else None
     run_dir = Path(run_dir) if run_dir is not None else new_run_dir(cfg)
     if not (run_dir / "config.yaml").exists():
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -263,6 +264,8 @@ def train(cfg: RunConfig, *, run_dir: Path | None = None, progress: bool | str |
     model = algos.make_model(
         cfg.algo, cfg.ppo, venv, seed=cfg.seed, algo_kwargs=cfg.algo_kwargs, tensorboard_log=str(run_dir / "tb")
     )
+    if init is not None:
+        _load_init(init, model, cfg)
     t0 = time.perf_counter()
     model.learn(cfg.train.total_timesteps, callback=_callbacks(cfg, run_dir, progress), tb_log_name="ppo")
     seconds = time.perf_counter() - t0
@@ -279,6 +282,29 @@ def train(cfg: RunConfig, *, run_dir: Path | None = None, progress: bool | str |
     return TrainResult(
         run_dir, model_path, best if best.exists() else None, seconds, model.num_timesteps / seconds, evaluations
     )
+
+
+def tier4_init(cfg: RunConfig) -> Any:
+    """The parameters of the Tier 4 specialist ``cfg.train.init_from`` (``<folder>:<name>``), checked."""
+    from meta.brain import Tier4
+
+    folder, _, name = cfg.train.init_from.rpartition(":")
+    if cfg.algo != "ppo":
+        raise ConfigError(f"train.init_from needs algo=ppo (the specialists have PPO's actor-critic), not {cfg.algo!r}")
+    brain = Tier4.load(folder)
+    if name not in brain.params:
+        raise ConfigError(f"train.init_from: no specialist {name!r} in {folder}; it has {', '.join(brain.names)}")
+    return brain.params[name]
+
+
+def _load_init(params: Any, model: Any, cfg: RunConfig) -> None:
+    from meta.policy import load_into_sb3
+
+    try:
+        load_into_sb3(params, model)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"train.init_from={cfg.train.init_from!r}: {exc}") from None
+    logger.info("PPO starts from the Tier 4 specialist %s", cfg.train.init_from)
 
 
 def checkpoints_scored(run_dir: Path) -> int:

@@ -83,6 +83,7 @@ class TierSet:
     tier2: bool
     ppo: bool
     description: str
+    meta: bool = False
 
 
 TIER_SETS: dict[str, TierSet] = {
@@ -93,9 +94,18 @@ TIER_SETS: dict[str, TierSet] = {
         TierSet("tier1+3", True, False, True, "Tier 1+3: PPO with component weights"),
         TierSet("tier2+3", False, True, True, "Tier 2+3: PPO with regimes and the crisis rule"),
         TierSet("tier1+2+3", True, True, True, "Tier 1+2+3: the full stack without Tier 4"),
+        TierSet(
+            "all",
+            True,
+            True,
+            False,
+            "all tiers: the Tier 1+2 stack traded by Tier 4 (three meta-trained specialists with the PPO actor's "
+            "network, and the selector)",
+            meta=True,
+        ),
     )
 }
-"""Tier sets by name. ``all`` (Tier 1+2+3+4) joins once Tier 4 (``meta``) exists."""
+"""Tier sets by name."""
 ABLATION: tuple[str, ...] = tuple(TIER_SETS)
 """The tier sets of ``tradebrain ablate``."""
 
@@ -115,6 +125,8 @@ class WalkForwardConfig:
         tier_sets: Tier sets to run (names of :data:`TIER_SETS`); ``tradebrain ablate`` runs them all.
         baselines: Also backtest every baseline on every fold and seed.
         n_boot: Bootstrap samples of every confidence interval (units and the results page).
+        meta_iterations: Meta-training iterations of each Tier 4 specialist (tier set ``all``).
+        meta_selector_tasks: Training tasks of the Tier 4 selector.
     """
 
     first_test_year: int = 2007
@@ -126,6 +138,8 @@ class WalkForwardConfig:
     tier_sets: tuple[str, ...] = ("tier1+2+3",)
     baselines: bool = True
     n_boot: int = 1000
+    meta_iterations: int = 300
+    meta_selector_tasks: int = 120
 
     def __post_init__(self) -> None:
         if self.first_test_year > self.last_test_year:
@@ -147,13 +161,9 @@ class WalkForwardConfig:
 
 
 def check_tier_set(name: str) -> TierSet:
-    """The tier set called ``name``; ConfigError naming the valid ones (and why ``all`` is not there yet)."""
+    """The tier set called ``name``; ConfigError naming the valid ones."""
     if name in TIER_SETS:
         return TIER_SETS[name]
-    if name == "all":
-        raise ConfigError(
-            "walkforward.tier_sets: 'all' needs Tier 4 (meta), which is not built yet; use 'tier1+2+3' for now"
-        )
     raise ConfigError(f"walkforward.tier_sets: unknown tier set {name!r}; choose from {', '.join(TIER_SETS)}")
 
 
@@ -216,6 +226,8 @@ class Unit:
     tier_set: str
     base: RunConfig = field(repr=False)
     n_boot: int = 1000
+    meta: tuple[int, int] = (300, 120)
+    """(meta_iterations, meta_selector_tasks) of a Tier 4 unit."""
 
     @property
     def tiers(self) -> tuple[bool, bool]:
@@ -242,7 +254,8 @@ class Unit:
     def key(self) -> str:
         """``<test year>/<tier set>/seed<seed>-<hash of the resolved config>``: the cache key."""
         cfg = replace(self.config(), name="", runs_dir="")
-        digest = hashlib.sha256(f"{to_yaml(cfg)}|{self.tier_set}|{self.n_boot}".encode()).hexdigest()[:10]
+        extra = f"|{self.meta}" if self.tier_set in TIER_SETS and TIER_SETS[self.tier_set].meta else ""
+        digest = hashlib.sha256(f"{to_yaml(cfg)}|{self.tier_set}|{self.n_boot}{extra}".encode()).hexdigest()[:10]
         return f"{self.fold.name}/{self.tier_set}/seed{self.seed}-{digest}"
 
 
@@ -250,7 +263,8 @@ def plan_units(wf: WalkForwardConfig, cfg: RunConfig, folds: list[Fold] | None =
     """Every unit of the run: folds x seeds x (tier sets, plus ``baselines`` when on), PPO units first."""
     folds = make_folds(wf, cfg) if folds is None else folds
     kinds = sorted(wf.tier_sets, key=lambda t: not TIER_SETS[t].ppo) + ([BASELINES] if wf.baselines else [])
-    return [Unit(f, s, k, cfg, wf.n_boot) for k in kinds for f in folds for s in wf.seeds]
+    meta = (wf.meta_iterations, wf.meta_selector_tasks)
+    return [Unit(f, s, k, cfg, wf.n_boot, meta) for k in kinds for f in folds for s in wf.seeds]
 
 
 def load_walkforward(source: str | Path, overrides: Iterable[str] = ()) -> tuple[WalkForwardConfig, RunConfig]:
@@ -338,6 +352,13 @@ def _policy_results(unit: Unit, cfg: RunConfig, data: Any, detector: Any, unit_d
         before.name = BEFORE
         out[BEFORE] = run_backtest(make_env(bare, "test", data=data), before, **kw)
         out[MARKET] = bench
+    elif TIER_SETS[unit.tier_set].meta:
+        from meta.brain import Tier4Policy
+
+        brain = tier4_brain(unit, cfg, unit_dir.parents[3] / "tier4")
+        policy = Tier4Policy(brain, name=unit.tier_set)
+        out[unit.tier_set] = run_backtest(make_env(stack, "test", data=data, detector=det), policy, **kw)
+        out[unit.tier_set].run_info["selector_choices"] = [list(c) for c in policy.choices]
     elif TIER_SETS[unit.tier_set].ppo:
         result = train_mod.train(cfg, run_dir=unit_dir, progress=False)
         model = result.best_model_path or result.model_path
@@ -351,6 +372,39 @@ def _policy_results(unit: Unit, cfg: RunConfig, data: Any, detector: Any, unit_d
     for name, res in out.items():
         res.to_files(unit_dir / "backtest" / name)
     return {name: _payload(res, trials.get(name, 1)) for name, res in out.items()}
+
+
+def tier4_brain(unit: Unit, cfg: RunConfig, cache: Path) -> Any:
+    """The unit's Tier 4 (specialists and selector), meta-trained on synthetic single-regime tasks with the fold's
+    costs and limits, or read from ``cache``.
+
+    The tasks are synthetic markets (:class:`meta.tasks.TaskDistribution`), not the fold's data, so Tier 4 sees
+    nothing of any fold's test year, and one brain per (seed, settings) serves every fold: it is trained once,
+    saved under ``cache/<seed and settings hash>/`` (written to a temporary folder, then renamed), and read by the
+    other folds' units.
+    """
+    from experiments.meta_train import MetaTrainConfig, distribution
+    from meta.brain import Tier4, train_tier4
+
+    iterations, selector_tasks = unit.meta
+    mc = MetaTrainConfig(iterations=iterations, selector_tasks=selector_tasks, eval_tasks=0, backtest=False)
+    stack = replace(cfg.stack, reward=replace(cfg.stack.reward, kind="log_return"))
+    spec = f"{mc}|{stack.costs}|{stack.limits}|{stack.reward}|{stack.min_trade}|{stack.max_hold}"
+    folder = cache / f"seed{unit.seed}-{hashlib.sha256(spec.encode()).hexdigest()[:10]}"
+    if (folder / "tier4.json").exists():
+        return Tier4.load(folder)
+    brain, _ = train_tier4(
+        distribution(mc, replace(cfg, stack=stack)), mc.meta_config(), unit.seed, selector_tasks=selector_tasks
+    )
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=cache, prefix=f".{folder.name}."))
+    brain.save(tmp)
+    try:
+        os.replace(tmp, folder)
+    except OSError:  # another unit of this seed finished first: keep its brain
+        shutil.rmtree(tmp, ignore_errors=True)
+        return Tier4.load(folder)
+    return brain
 
 
 def run_unit(unit: Unit, root: str | Path) -> dict[str, Any]:
@@ -635,7 +689,7 @@ def register(sub: Any) -> None:
     """Add ``walk-forward`` and ``ablate`` to the ``tradebrain`` subcommands."""
     for name, ablate, text in (
         ("walk-forward", False, "rolling folds x seeds for the configured tier sets and every baseline"),
-        ("ablate", True, "walk-forward over every tier set (rules, tier3, tier1+3, tier2+3, tier1+2+3)"),
+        ("ablate", True, "walk-forward over every tier set (rules, tier3, tier1+3, tier2+3, tier1+2+3, all)"),
     ):
         p = sub.add_parser(name, help=text)
         p.add_argument("--config", default="walkforward", help="config name under experiments/configs/ or a YAML path")

@@ -248,3 +248,25 @@ def test_tier4_policy_explores_round_robin_then_trades_the_selectors_pick(tiny_b
     np.testing.assert_allclose([d.net_return for d in policy.decisions], at_decisions[1:] / at_decisions[:-1] - 1)
     with pytest.raises(ValueError, match="explore=10 must be >= 1 and < repick_every=10"):
         Tier4Policy(brain, explore=10, repick_every=10)
+
+
+def test_train_init_from_starts_ppo_at_a_specialists_meta_learned_parameters(tiny_brain, tmp_path):
+    from agents import algos
+    from experiments.config import ConfigError, load_config
+    from experiments.train import _load_init, tier4_init, train_env
+    from meta.policy import action_distribution
+
+    _, (brain, _) = tiny_brain
+    folder = brain.save(tmp_path / "tier4")
+    cfg = load_config("quickstart", overrides=[f"train.init_from={folder}:aggressive", "train.n_envs=1"])
+    params = tier4_init(cfg)
+    model = algos.make_model(cfg.algo, cfg.ppo, train_env(cfg), seed=0)
+    _load_init(params, model, cfg)
+    obs = np.random.default_rng(0).normal(size=(5, 27)).astype(np.float32)
+    with torch.no_grad():
+        sb3_mean = model.policy.get_distribution(torch.as_tensor(obs)).distribution.mean
+    torch.testing.assert_close(sb3_mean, action_distribution(brain.params["aggressive"], obs).mean)
+    with pytest.raises(ConfigError, match="no specialist 'bold'"):
+        tier4_init(load_config("quickstart", overrides=[f"train.init_from={folder}:bold"]))
+    with pytest.raises(ConfigError, match=r"with train\.normalize_obs=false"):
+        load_config("quickstart", overrides=[f"train.init_from={folder}:balanced", "train.normalize_obs=true"])

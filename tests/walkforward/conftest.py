@@ -26,6 +26,8 @@ TINY = {
         "tier_sets": ["tier1+2+3"],
         "baselines": True,
         "n_boot": 50,
+        "meta_iterations": 2,
+        "meta_selector_tasks": 2,
     },
     "stack": {
         "episode_bars": 60,

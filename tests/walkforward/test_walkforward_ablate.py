@@ -43,10 +43,13 @@ def test_ablate_runs_every_tier_set_and_baseline_on_every_fold(ablation):
     kinds = {(u["fold"], u["tier_set"]) for u in plan["units"]}
     assert kinds == {(y, t) for y in (2004, 2005) for t in (*ABLATION, "baselines")}
     page = (ablation / "results.md").read_text()
+    assert "measured: all |" in page  # the all-tiers column of the promise table is Tier 4's row
+    tier4 = list((ablation / "tier4").iterdir())
+    assert len(tier4) == 1 and (tier4[0] / "tier4.json").exists()  # one brain for the seed, shared by both folds
     for name in (*ABLATION, "buy_and_hold_full", "buy_and_hold_cap", "ma_trend", "composite_fixed"):
         assert f"| {name} | 2 |" in page, name  # 2 folds x 1 seed
     timing = json.loads((ablation / "timing.json").read_text())
-    assert timing["units_run"] == len(plan["units"]) == 12 and timing["jobs"] == 2 and timing["units_per_minute"] > 0
+    assert timing["units_run"] == len(plan["units"]) == 14 and timing["jobs"] == 2 and timing["units_per_minute"] > 0
 
 
 def test_each_tier_set_trains_with_its_tiers_and_the_fold_windows(ablation):

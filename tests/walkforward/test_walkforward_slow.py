@@ -23,6 +23,7 @@ def test_reduced_sp500_ablation_keeps_every_risk_layer_policy_inside_the_drawdow
         "walkforward.seeds=[0]",
         "train.total_timesteps=20000",
         "train.eval_freq=5000",
+        "walkforward.meta_iterations=50",
     ]
     argv = ["ablate", "--run", str(root), "--jobs", "2"]
     for item in sets:

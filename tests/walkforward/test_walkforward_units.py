@@ -14,6 +14,7 @@ from experiments.config import ConfigError
 from experiments.results import median_ci, total_trials
 from experiments.walkforward import (
     ABLATION,
+    TIER_SETS,
     Unit,
     load_walkforward,
     make_folds,
@@ -81,7 +82,6 @@ def test_every_configuration_counts_its_trials():
 @pytest.mark.parametrize(
     ("setting", "message"),
     [
-        ("walkforward.tier_sets=[all]", "needs Tier 4"),
         ("walkforward.tier_sets=[tier4]", "unknown tier set 'tier4'"),
         ("walkforward.val_years=8", "walkforward.val_years=8"),
         ("walkforward.seed=[1]", "did you mean 'walkforward.seeds'"),
@@ -94,9 +94,14 @@ def test_bad_walkforward_settings_exit_2_with_a_one_line_error(setting, message,
     assert message in err and err.count("\n") == 1
 
 
-def test_tier_set_all_is_refused_until_tier4_exists():
-    with pytest.raises(ConfigError, match="Tier 4"):
-        load_walkforward("walkforward", ["walkforward.tier_sets=[all]"])
+def test_tier_set_all_is_tier4_and_its_settings_are_in_the_unit_key():
+    wf, cfg = load_walkforward("walkforward", ["walkforward.tier_sets=[all]", "walkforward.seeds=[0]"])
+    units = [u for u in plan_units(wf, cfg) if u.tier_set == "all"]
+    assert len(units) == 12 and TIER_SETS["all"].meta and units[0].meta == (300, 120)
+    other = plan_units(replace(wf, meta_iterations=50), cfg)[0]
+    assert other.tier_set == "all" and other.key != units[0].key
+    with pytest.raises(ConfigError, match="unknown tier set 'tier4'"):
+        load_walkforward("walkforward", ["walkforward.tier_sets=[tier4]"])
 
 
 def test_the_budget_pick_is_the_smallest_past_which_more_training_gains_less_than_the_tolerance():
