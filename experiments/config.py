@@ -20,6 +20,7 @@ import hashlib
 import itertools
 import types
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -578,6 +579,23 @@ def load_config(
     _resolve_data(tree)
     _resolve_windows(tree)
     return build(RunConfig, tree)
+
+
+def load_with_section(
+    source: str | Path, section: str, cls: type, overrides: Iterable[str] = ()
+) -> tuple[Any, RunConfig]:
+    """A YAML with a ``<section>:`` mapping (built as ``cls``) beside :class:`RunConfig` keys, with dotted
+    overrides: ``<section>.*`` overrides go to the section, every other key to the run config."""
+    path = resolve_path(source)
+    tree = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of config keys")
+    for item in overrides:
+        set_dotted(tree, item)
+    values = tree.pop(section, None) or {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"{section}={values!r} must be a mapping of {cls.__name__} fields")
+    return build(cls, values, section), load_config(tree)
 
 
 def _plain(obj: Any) -> Any:

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from experiments.config import ConfigError, RunConfig, build, load_config, resolve_path, set_dotted, to_yaml
+from experiments.config import ConfigError, RunConfig, load_with_section, to_yaml
 
 TASK_KINDS = ("synthetic", "segments")
 
@@ -121,16 +121,7 @@ class MetaTrainConfig:
 
 def load_meta(source: str | Path, overrides: Iterable[str] = ()) -> tuple[MetaTrainConfig, RunConfig]:
     """A meta config (a ``meta:`` section plus :class:`RunConfig` keys) with dotted overrides."""
-    path = resolve_path(source)
-    tree = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(tree, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of config keys")
-    for item in overrides:
-        set_dotted(tree, item)
-    section = tree.pop("meta", None) or {}
-    if not isinstance(section, dict):
-        raise ConfigError(f"meta={section!r} must be a mapping of MetaTrainConfig fields")
-    return build(MetaTrainConfig, section, "meta"), load_config(tree)
+    return load_with_section(source, "meta", MetaTrainConfig, overrides)  # type: ignore[no-any-return]
 
 
 def distribution(mc: MetaTrainConfig, cfg: RunConfig) -> Any:

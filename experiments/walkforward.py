@@ -53,7 +53,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from agents.stack import StackConfig, fit_detector, make_env
 from agents.tier2 import RegimeWrapper
@@ -62,7 +61,7 @@ from envs.layout import REGIMES
 from experiments import train as train_mod
 from experiments.backtest import BacktestResult, encode_json, run_backtest
 from experiments.baselines import CompositeScoreRule, buy_and_hold_full, make_baselines
-from experiments.config import ConfigError, RunConfig, build, load_config, resolve_path, set_dotted, to_yaml
+from experiments.config import ConfigError, RunConfig, load_with_section, to_yaml
 from experiments.evaluate import trials_counted
 
 PLAN = "walkforward.json"
@@ -272,17 +271,7 @@ def load_walkforward(source: str | Path, overrides: Iterable[str] = ()) -> tuple
 
     ``walkforward.*`` overrides go to :class:`WalkForwardConfig`, every other key to the run config.
     """
-    path = resolve_path(source)
-    tree = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(tree, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of config keys")
-    for item in overrides:
-        set_dotted(tree, item)
-    section = tree.pop("walkforward", None) or {}
-    if not isinstance(section, dict):
-        raise ConfigError(f"walkforward={section!r} must be a mapping of WalkForwardConfig fields")
-    wf = build(WalkForwardConfig, section, "walkforward")
-    return wf, load_config(tree)
+    return load_with_section(source, "walkforward", WalkForwardConfig, overrides)  # type: ignore[no-any-return]
 
 
 # One unit ---------------------------------------------------------------------------------------------------
