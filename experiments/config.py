@@ -576,9 +576,19 @@ def load_config(
             set_dotted(tree, f"stack.{split}=auto")
     for item in overrides or []:
         set_dotted(tree, item)
+    for section, command in SECTIONS.items():
+        if section in tree:
+            raise ConfigError(
+                f"this config has a {section}: section, so it is for `tradebrain {command} --config ...`; the "
+                f"other commands take a run config without it (e.g. --config quickstart)"
+            )
     _resolve_data(tree)
     _resolve_windows(tree)
     return build(RunConfig, tree)
+
+
+SECTIONS = {"walkforward": "walk-forward", "meta": "meta-train"}
+"""Sections that make a config another command's (``load_with_section`` takes them off first)."""
 
 
 def load_with_section(

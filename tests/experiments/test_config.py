@@ -99,12 +99,26 @@ def test_touching_windows_and_unquoted_yaml_dates_are_fine():
 
 def test_every_bundled_config_loads():
     from experiments.config import CONFIG_DIR
+    from experiments.meta_train import MetaTrainConfig, load_meta
     from experiments.walkforward import load_walkforward
 
     names = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
     assert {"quickstart", "planted_edge", "walkforward"} <= set(names)
     for name in names:
-        if "walkforward:" in (CONFIG_DIR / f"{name}.yaml").read_text():
+        text = (CONFIG_DIR / f"{name}.yaml").read_text()
+        if "walkforward:" in text:
             assert isinstance(load_walkforward(name)[1], RunConfig)  # a walk-forward section plus a run config
+        elif "\nmeta:" in text:
+            mc, cfg = load_meta(name)  # tradebrain meta-train's config: a meta section plus a run config
+            assert isinstance(mc, MetaTrainConfig) and isinstance(cfg, RunConfig)
         else:
             assert isinstance(load_config(name), RunConfig)
+
+
+def test_a_config_of_another_command_is_refused_with_the_command_to_use(capsys):
+    from experiments.cli import main
+
+    assert main(["train", "--config", "meta"]) == 2
+    assert "it is for `tradebrain meta-train --config ...`" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match=r"walkforward: section, so it is for `tradebrain walk-forward"):
+        load_config("walkforward")
