@@ -64,6 +64,13 @@ _POOLED = len(REGIMES)
 """Row of the pooled posterior (rows 0..4 are the regimes in :data:`REGIMES` order)."""
 _JSON_VERSION = 2
 """Version 1 held Monte-Carlo settings and a generator state (``n_draws``, ``seed``, ``rng_state``)."""
+_COMPONENT_INDEX = {name: i for i, name in enumerate(COMPONENTS)}
+_REGIME_INDEX = {name: i for i, name in enumerate(REGIMES)}
+_WEIGHTS_MEMO_SIZE = 4096
+"""Entries of :data:`_weights_memo` (cleared when full)."""
+_weights_memo: dict[tuple[float, ...], tuple[np.ndarray, list[float]]] = {}
+"""Weights by hyper-parameters and posterior row, shared by all bandits: the weights are a pure function of them,
+and every episode restarts from the same state, so the rows of its first trades recur (one quadrature saved)."""
 
 
 def _regime_row(regime: str | None) -> int | None:
@@ -72,20 +79,21 @@ def _regime_row(regime: str | None) -> int | None:
         return None
     if not isinstance(regime, str):
         raise TypeError(f"regime must be a str or None, got {type(regime).__name__}: {regime!r}")
-    try:
-        return REGIMES.index(regime)
-    except ValueError:
+    row = _REGIME_INDEX.get(regime)
+    if row is None:
         near = difflib.get_close_matches(regime, REGIMES, n=1)
         hint = f"; did you mean {near[0]!r}?" if near else ""
-        raise ValueError(f"unknown regime {regime!r}{hint} Valid regimes: {', '.join(REGIMES)}") from None
+        raise ValueError(f"unknown regime {regime!r}{hint} Valid regimes: {', '.join(REGIMES)}")
+    return row
 
 
 def _scores_list(scores: Mapping[str, float] | Sequence[float] | np.ndarray) -> list[float]:
     """Scores as 4 floats in :data:`COMPONENTS` order; missing components are NaN (scalar code: once a trade)."""
-    if isinstance(scores, Mapping):
+    if type(scores) is Record or isinstance(scores, Mapping):  # a trade's record from the env: no ABC check
         out = [math.nan] * _N_COMP
         for name, value in scores.items():
-            if name not in COMPONENTS:
+            i = _COMPONENT_INDEX.get(name)
+            if i is None:
                 near = difflib.get_close_matches(str(name), COMPONENTS, n=1)
                 hint = f"; did you mean {near[0]!r}?" if near else ""
                 raise ValueError(f"unknown component {name!r}{hint} Valid components: {', '.join(COMPONENTS)}")
@@ -94,7 +102,7 @@ def _scores_list(scores: Mapping[str, float] | Sequence[float] | np.ndarray) -> 
             x = float(value)
             if not math.isfinite(x):
                 raise ValueError(f"component score {name}={value!r} is not finite; drop the key to skip it")
-            out[COMPONENTS.index(name)] = x
+            out[i] = x
         return out
     arr = np.asarray(scores, dtype=np.float64)
     if arr.shape != (_N_COMP,):
@@ -300,13 +308,20 @@ class ComponentBandit:
             raise ValueError(f"net_return={net_return!r} is not finite")
         row = _regime_row(regime)
         lo = self.min_abs_score  # scalar code: this runs once per closed trade inside the env stack
-        used = [x == x and abs(x) >= lo for x in s]  # x == x is False for NaN (a missing component)
-        if r == 0.0 or not any(used):
+        up = r > 0.0
+        success: list[float] = []  # 1 where a used score's sign matched the return's
+        failure: list[float] = []  # 1 where a used score's sign did not
+        for x in s:
+            if x == x and abs(x) >= lo:  # used (x == x is False for NaN: a missing component)
+                hit = (x > 0.0) == up
+                success.append(1.0 if hit else 0.0)
+                failure.append(0.0 if hit else 1.0)
+            else:
+                success.append(0.0)
+                failure.append(0.0)
+        if r == 0.0 or not (any(success) or any(failure)):
             logger.debug("trade skipped: net_return=%r, scores=%s", r, s)
             return self
-        up = r > 0.0
-        success = [1.0 if u and (x > 0.0) == up else 0.0 for u, x in zip(used, s, strict=True)]
-        failure = [float(u) - w for u, w in zip(used, success, strict=True)]
         pa, pb, g = float(self.prior[0]), float(self.prior[1]), self.gamma
         for k in (_POOLED,) if row is None else (_POOLED, row):  # prior + gamma * (posterior - prior) + evidence
             self._a[k] = [pa + g * (x - pa) + e for x, e in zip(self._a[k], success, strict=True)]
@@ -335,19 +350,31 @@ class ComponentBandit:
         return _POOLED
 
     def _weights_entry(self, regime: str | None) -> tuple[np.ndarray, list[float]]:
-        """Cached weights of the row :meth:`weights` uses, as a read-only array and a list (do not modify)."""
+        """Cached weights of the row :meth:`weights` uses, as a read-only array and a list (do not modify).
+
+        Runs every env step: the row's entry is kept until the row is updated, and a row's weights are also
+        looked up in :data:`_weights_memo` (keyed by the hyper-parameters and the row) before they are computed.
+        """
         row = self._row_for(regime)
         entry = self._cache.get(row)
         if entry is None:
-            p = prob_best_list(self._a[row], self._b[row])
-            if max(p) == min(p):
-                w_list = [1.0 / _N_COMP] * _N_COMP
-            else:
-                shrink = self.shrink
-                w_list = project_list([(1.0 - shrink) * x + shrink / _N_COMP for x in p], self.floor, self.cap)
-            w = np.array(w_list)
-            w.flags.writeable = False
-            entry = self._cache[row] = (w, w_list)
+            a, b = self._a[row], self._b[row]
+            key = (self.shrink, self.floor, self.cap, *a, *b)
+            entry = _weights_memo.get(key)
+            if entry is None:
+                p = prob_best_list(a, b)
+                if max(p) == min(p):
+                    w_list = [1.0 / _N_COMP] * _N_COMP
+                else:
+                    shrink = self.shrink
+                    w_list = project_list([(1.0 - shrink) * x + shrink / _N_COMP for x in p], self.floor, self.cap)
+                w = np.array(w_list)
+                w.flags.writeable = False
+                entry = (w, w_list)
+                if len(_weights_memo) >= _WEIGHTS_MEMO_SIZE:
+                    _weights_memo.clear()
+                _weights_memo[key] = entry
+            self._cache[row] = entry
         return entry
 
     def weights(self, regime: str | None = None) -> np.ndarray:
@@ -494,6 +521,9 @@ class ComponentWeightWrapper(gym.Wrapper):
             env.bandit.save("runs/demo/tier1.json")  # what this episode learned so far
     """
 
+    fresh_observations = True
+    """Every observation returned is a new array that the wrapper keeps no reference to (see ``_fresh_inner``)."""
+
     def __init__(
         self,
         env: gym.Env,
@@ -525,12 +555,16 @@ class ComponentWeightWrapper(gym.Wrapper):
         self.reset_each_episode = reset_each_episode
         self._slice = OBS_LAYOUT.group_slice("tier1")
         self._set_weights = getattr(env.unwrapped, "set_weights", None)
+        self._fresh_inner = vars(type(env)).get("fresh_observations") is True
+        """The inner env's class declares that it hands out a new float32 observation array at every call and keeps
+        no reference to it (TradingEnv and RegimeWrapper do; a subclass must declare it again): the weights are then
+        written into that array instead of into a copy."""
         self._sent: list[float] | None = None  # the weights last handed to the base env, and as a Record
         self._record = Record()
 
     def _current_regime(self, info: Mapping[str, Any]) -> str | None:
         regime = info.get("regime") if self.per_regime_from_info else None
-        if isinstance(regime, Mapping):
+        if type(regime) is Record or isinstance(regime, Mapping):  # a Record from the Tier 2 wrapper: no ABC check
             return regime.get("name")
         return None
 
@@ -548,7 +582,8 @@ class ComponentWeightWrapper(gym.Wrapper):
             if callable(self._set_weights):
                 self._set_weights(w_list)
             self._sent, self._record = w_list, Record(zip(COMPONENTS, w_list, strict=True))
-        obs = np.array(obs, dtype=np.float32, copy=True)
+        if not (self._fresh_inner and type(obs) is np.ndarray and obs.dtype == np.float32):
+            obs = np.array(obs, dtype=np.float32, copy=True)
         obs[self._slice] = w
         info["weights"] = Record(self._record)  # a new object per call (gymnasium's checker asks for it)
         return obs
@@ -565,7 +600,7 @@ class ComponentWeightWrapper(gym.Wrapper):
         info = Info(info)
         trade = info.get("trade")
         if trade is not None and self.learn:
-            if not isinstance(trade, Mapping):
+            if type(trade) is not Record and not isinstance(trade, Mapping):
                 raise TypeError(f"info['trade'] must be a Mapping, got {type(trade).__name__}")
             if "components" not in trade or "net_return" not in trade:
                 raise KeyError(f"info['trade'] lacks 'components' or 'net_return'; it has keys {sorted(trade)}")

@@ -159,29 +159,57 @@ def prob_best(alpha: Sequence[float] | np.ndarray, beta: Sequence[float] | np.nd
     return np.array(prob_best_list(a, b))
 
 
+@functools.cache
+def _plan(n_panels: int, p0: int, p1: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Log-density basis of panels ``[p0, p1)`` of level ``n_panels`` (a view, as sliced before), their cumulative
+    matrix, and ``sin^2`` of the range's lower end (where the CDFs are anchored; 0 when ``p0`` is 0)."""
+    h, basis = _level(n_panels)
+    return basis[:, p0 * _GL_NODES : p1 * _GL_NODES], _cumulative(p1 - p0), math.sin(p0 * h) ** 2
+
+
+_COARSEST = _HALF_PI / _MIN_PANELS
+"""Panel width of the coarsest partition, where :func:`_panels` stops at once unless a posterior is peaked."""
+
+
 def prob_best_list(a: list[float], b: list[float]) -> list[float]:
-    """:func:`prob_best` on lists, without argument checks (runs once per closed trade: few numpy calls)."""
+    """:func:`prob_best` on lists, without argument checks (runs once per closed trade: few numpy calls).
+
+    The same arithmetic as the scheme above, in as few numpy calls as it takes (each costs several thousand
+    machine instructions on these tiny arrays): the results do not depend on how it is written.
+    """
     k = len(a)
     pairs = list(zip(a, b, strict=True))
     n_distinct = len(set(pairs))
     if n_distinct == 1:
         return [1.0 / k] * k
-    lo, hi = 0.0, 0.0
+    asin, sqrt, lgamma = math.asin, math.sqrt, math.lgamma
+    lo = hi = 0.0
     coef: list[float] = []
     spread: list[tuple[float, float]] = []
     for x, y in pairs:
-        m, s = math.asin(math.sqrt(x / (x + y))), 0.5 / math.sqrt(x + y + 1.0)  # arcsine-scale mean and sd
-        lo, hi = max(lo, m - _RANGE_SD * s), max(hi, m + _RANGE_SD * s)
-        spread.append((m + _RANGE_SD * s, s))
-        coef += (2.0 * x - 1.0, 2.0 * y - 1.0, 1.0, math.lgamma(x) + math.lgamma(y) - math.lgamma(x + y))
+        n = x + y
+        m, s = asin(sqrt(x / n)), 0.5 / sqrt(n + 1.0)  # arcsine-scale mean and sd
+        low, top = m - _RANGE_SD * s, m + _RANGE_SD * s
+        if low > lo:
+            lo = low
+        if top > hi:
+            hi = top
+        spread.append((top, s))
+        coef += (2.0 * x - 1.0, 2.0 * y - 1.0, 1.0, lgamma(x) + lgamma(y) - lgamma(n))
     finest = min([s for top, s in spread if top > lo])  # the posteriors that can be the max
-    n_panels, p0, p1 = _panels(lo, min(hi, _HALF_PI), finest)
-    h, basis = _level(n_panels)
-    dens = np.exp(np.array(coef).reshape(k, 4) @ basis[:, p0 * _GL_NODES : p1 * _GL_NODES])  # weighted densities
-    cdf = dens @ _cumulative(p1 - p0)  # (k, m): integral from the range's lower end to each node
+    hi = min(hi, _HALF_PI)
+    if _COARSEST > _PANEL_SD * finest:
+        n_panels, p0, p1 = _panels(lo, hi, finest)
+    else:  # what _panels returns at the coarsest level (the usual case: posteriors of tens of trades)
+        n_panels, p0, p1 = _MIN_PANELS, int(lo / _COARSEST), min(_MIN_PANELS, math.ceil(hi / _COARSEST))
+    basis, cumulative, anchor = _plan(n_panels, p0, p1)
+    dens = np.fromiter(coef, np.float64, 4 * k).reshape(k, 4) @ basis
+    np.exp(dens, out=dens)  # weighted densities at the nodes, (k, m)
+    cdf = dens @ cumulative  # (k, m): integral from the range's lower end to each node
     if p0 > 0:
-        cdf += betainc(a, b, math.sin(p0 * h) ** 2)[:, None]
-    p = [max(x, 0.0) for x in np.vecdot(dens, np.multiply.reduce(cdf[_others(k)], axis=1)).tolist()]
+        cdf += betainc(a, b, anchor)[:, None]
+    others = np.multiply.reduce(cdf.take(_others(k), axis=0), axis=1)  # (k, m): product of the other CDFs
+    p = [0.0 if x < 0.0 else x for x in np.vecdot(dens, others).tolist()]
     if n_distinct < k:  # exchangeable components: give them their mean
         sums: dict[tuple[float, float], list[float]] = {}
         for pair, x in zip(pairs, p, strict=True):

@@ -838,6 +838,10 @@ class RegimeWrapper(gym.Wrapper):
         ('bull_momentum', 1.0)
     """
 
+    fresh_observations = True
+    """Every observation returned is a new array that the wrapper keeps no reference to: an outer wrapper may write
+    into it (see :class:`~agents.tier1.ComponentWeightWrapper`)."""
+
     def __init__(self, env: gym.Env, detector: RegimeDetector | None = None, fit_bars: int = 750) -> None:
         super().__init__(env)
         if detector is not None and not isinstance(detector, RegimeDetector):
@@ -870,16 +874,22 @@ class RegimeWrapper(gym.Wrapper):
         self._rows = self.probs.tolist()
         self._names = [REGIMES[i] for i in np.argmax(self.probs, axis=1)]
         self._confidence_rows = self.confidence.tolist()
+        # For every step: the base env itself (its bar), and the rows as float32 (the values a float32 observation
+        # takes from them). Info records are built afresh at every call (gymnasium's checker: no shared dicts).
+        self._base = base
+        self._rows32 = self.probs.astype(np.float32)
+        self._fresh_inner = vars(type(env)).get("fresh_observations") is True
 
     def _apply(self, obs: np.ndarray, info: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
-        base: Any = self.env.unwrapped
-        bar = base.bar
-        p = self._rows[bar]  # plain-Python rows of self.probs: this runs every step (the env has them too)
-        obs = np.array(obs, dtype=np.float32, copy=True)
-        obs[self._slot] = p
+        bar = self._base.bar
+        if not (self._fresh_inner and type(obs) is np.ndarray and obs.dtype == np.float32):
+            obs = np.array(obs, dtype=np.float32, copy=True)
+        obs[self._slot] = self._rows32[bar]
         info = Info(info)
         info["regime"] = Record(
-            probs=Record(zip(REGIMES, p, strict=True)), name=self._names[bar], confidence=self._confidence_rows[bar]
+            probs=Record(zip(REGIMES, self._rows[bar], strict=False)),  # rows of len(REGIMES): checked by the env
+            name=self._names[bar],
+            confidence=self._confidence_rows[bar],
         )
         return obs, info
 

@@ -241,18 +241,24 @@ class ActionMap:
             values = action.tolist()  # the fast path: a float array from a policy
         else:
             values = _action_values(action)
-        if not all(math.isfinite(x) for x in values):
+        x0, x1, x2, x3 = values
+        isfinite = math.isfinite
+        if not (isfinite(x0) and isfinite(x1) and isfinite(x2) and isfinite(x3)):
             raise ValueError(
                 f"action={values!r} has a non-finite value (NaN or inf); actions must be finite numbers (values "
                 "outside [-1, 1] are clipped): check the policy's output, e.g. with np.isfinite(action).all()"
             )
-        a = [-1.0 if x < -1.0 else (1.0 if x > 1.0 else x) for x in values]
+        # each value clipped to [-1, 1]
+        a0 = -1.0 if x0 < -1.0 else (1.0 if x0 > 1.0 else x0)
+        a1 = -1.0 if x1 < -1.0 else (1.0 if x1 > 1.0 else x1)
+        a2 = -1.0 if x2 < -1.0 else (1.0 if x2 > 1.0 else x2)
+        a3 = -1.0 if x3 < -1.0 else (1.0 if x3 > 1.0 else x3)
         (s_lo, s_hi), (t_lo, t_hi) = self.stop_range, self.target_range
         return TradeParams(
-            size=(a[0] + 1.0) * 0.5 * self.max_position,
-            hold=round(1.0 + (a[1] + 1.0) * 0.5 * (self.max_hold - 1.0)),
-            stop=s_lo + (a[2] + 1.0) * 0.5 * (s_hi - s_lo),
-            target=t_lo + (a[3] + 1.0) * 0.5 * (t_hi - t_lo),
+            (a0 + 1.0) * 0.5 * self.max_position,
+            round(1.0 + (a1 + 1.0) * 0.5 * (self.max_hold - 1.0)),
+            s_lo + (a2 + 1.0) * 0.5 * (s_hi - s_lo),
+            t_lo + (a3 + 1.0) * 0.5 * (t_hi - t_lo),
         )
 
     def encode(self, params: TradeParams) -> np.ndarray:

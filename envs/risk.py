@@ -79,6 +79,11 @@ class Breaker(enum.IntEnum):
     HALTED = 2
 
 
+_ACTIVE, _HALTED = Breaker.ACTIVE, Breaker.HALTED
+_BREAKER_LEVEL = {state: state.value / 2.0 for state in Breaker}
+"""``Breaker -> observation level`` (an enum's ``.value`` is a property: this runs every env step)."""
+
+
 @dataclass(frozen=True)
 class RiskLimits:
     """Hard limits and breaker thresholds. All fractions of equity unless stated.
@@ -231,13 +236,17 @@ class RiskManager:
 
     @property
     def drawdown(self) -> float:
-        return 0.0 if self.hwm <= 0 else max(0.0, 1.0 - self.equity / self.hwm)
+        hwm = self.hwm
+        if hwm <= 0:
+            return 0.0
+        dd = 1.0 - self.equity / hwm
+        return dd if dd > 0.0 else 0.0  # max(0.0, dd), NaN included
 
     @property
     def daily_loss_used(self) -> float:
         """Loss since the day's start as a fraction of the daily limit (0 when up on the day)."""
-        loss = max(0.0, 1.0 - self.equity / self.day_start_equity)
-        return loss / self.limits.daily_loss
+        loss = 1.0 - self.equity / self.day_start_equity
+        return (loss if loss > 0.0 else 0.0) / self.limits.daily_loss  # max(0.0, loss), NaN included
 
     @property
     def rolling_sharpe(self) -> float:
@@ -263,10 +272,12 @@ class RiskManager:
         prev = self.equity
         ret = equity / prev - 1.0 if prev > 0 else 0.0
         rets, pos = self._rets, self._pos
+        window = len(rets)
         old = rets[pos]
         rets[pos] = ret
-        self._pos = pos + 1 if pos + 1 < len(rets) else 0
-        if self._count < len(rets):
+        pos += 1
+        self._pos = pos if pos < window else 0
+        if self._count < window:
             self._count += 1
         self._sum += ret - old
         self._sumsq += ret * ret - old * old
@@ -275,7 +286,7 @@ class RiskManager:
             self.hwm = equity
         if exit_reason == "daily_loss" or equity <= self.day_start_equity * self._daily_floor:
             self.blocked_day = self.day
-        if self.state is not Breaker.HALTED:
+        if self.state is not _HALTED:
             self._update_breaker(bar)
 
     def _update_breaker(self, bar: int) -> None:
@@ -284,7 +295,7 @@ class RiskManager:
         if dd >= lim.max_drawdown - 1e-12:
             self._set(Breaker.HALTED, f"drawdown {dd:.2%} >= max_drawdown {lim.max_drawdown:.0%}", bar)
             return
-        if self.state is Breaker.ACTIVE:
+        if self.state is _ACTIVE:
             if dd >= lim.reduce_drawdown - 1e-12:  # "at or above", as for the halt: 1 - 90/100 < 0.1 in floats
                 self._set(Breaker.REDUCING, f"drawdown {dd:.2%} >= reduce_drawdown {lim.reduce_drawdown:.0%}", bar)
             # A Sharpe below a non-positive threshold needs a negative mean: skip the sqrt otherwise.
@@ -340,16 +351,26 @@ class RiskManager:
         if shares <= 0:
             return 0.0, "none"
         k = shares * (1.0 - exit_cost)
-        daily = (self.day_start_equity * (1.0 - self.limits.daily_loss) - cash) / k
-        dd = (self.hwm * (1.0 - self.limits.max_drawdown) - cash) / k
+        lim = self.limits
+        daily = (self.day_start_equity * (1.0 - lim.daily_loss) - cash) / k
+        dd = (self.hwm * (1.0 - lim.max_drawdown) - cash) / k
         return (daily, "daily_loss") if daily >= dd else (dd, "drawdown")
 
     def open_bar(self, day: int, cash: float, shares: float, exit_cost: float) -> tuple[float, str]:
-        """:meth:`new_bar` then :meth:`stop_level`: what the env calls at the start of each bar of an open trade."""
+        """:meth:`new_bar` then :meth:`stop_level`: what the env calls at the start of each bar of an open trade.
+
+        (:meth:`stop_level` written out: this runs at every bar of every trade.)
+        """
         if day != self.day:
             self.day = day
             self.day_start_equity = self.equity
-        return self.stop_level(cash, shares, exit_cost)
+        if shares <= 0:
+            return 0.0, "none"
+        k = shares * (1.0 - exit_cost)
+        lim = self.limits
+        daily = (self.day_start_equity * (1.0 - lim.daily_loss) - cash) / k
+        dd = (self.hwm * (1.0 - lim.max_drawdown) - cash) / k
+        return (daily, "daily_loss") if daily >= dd else (dd, "drawdown")
 
     def breaker_level(self) -> float:
-        return self.state.value / 2.0
+        return _BREAKER_LEVEL[self.state]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import math
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from typing import Any, SupportsFloat, TypeVar
 
 import gymnasium as gym
@@ -17,9 +17,17 @@ from envs.features import compute_features
 from envs.layout import COMPONENTS, OBS_LAYOUT, REGIMES, ActionMap, TradeParams
 from envs.records import Info, Record
 from envs.reward import DifferentialSharpe, RewardConfig, step_penalties
-from envs.risk import Breaker, RiskLimits, RiskManager, check_number
+from envs.risk import Breaker, BreakerEvent, RiskLimits, RiskManager, check_number
 
 _CRISIS = REGIMES.index("crisis")
+_N_REGIMES = len(REGIMES)
+_BREAKER_NAME = {state: state.name for state in Breaker}
+"""``Breaker -> name`` (an enum's ``.name`` is a property: this runs every step)."""
+_HALTED = Breaker.HALTED
+_EVENT_FIELDS = tuple(f.name for f in fields(BreakerEvent))
+"""Fields of a breaker event, in order: ``Record(asdict(event))`` without asdict's recursive deep copy (the
+fields are ints and strings)."""
+_DEFAULT_WEIGHTS = tuple(OBS_LAYOUT.default_tier1().tolist())
 _SQRT_252 = math.sqrt(252.0)
 _UNIFORM_REGIME = (1.0 / len(REGIMES),) * len(REGIMES)
 _RESET_OPTIONS = ("start",)
@@ -44,9 +52,10 @@ def _check_options(options: dict[str, Any]) -> dict[str, Any]:
 def _probability_vector(values: Any, n: int, what: str, names: tuple[str, ...]) -> tuple[float, ...]:
     """``values`` as a tuple of ``n`` finite non-negative floats summing to 1 (scalar code: called every step)."""
     p = tuple(values.tolist() if isinstance(values, np.ndarray) else values)
-    if len(p) != n or not all(0.0 <= x <= 1.0 for x in p) or abs(sum(p) - 1.0) > 1e-4:
+    # NaN fails the sum test, +-inf the bounds or the sum
+    if len(p) != n or not (min(p) >= 0.0 and max(p) <= 1.0 and abs(sum(p) - 1.0) <= 1e-4):
         raise ValueError(f"{what} {list(p)} must be {n} values in [0, 1] summing to 1 ({', '.join(names)})")
-    return tuple(float(x) for x in p)
+    return tuple(map(float, p))
 
 
 @dataclass(frozen=True)
@@ -217,6 +226,9 @@ class TradingEnv(gym.Env):
     """
 
     metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 (gymnasium convention)
+    fresh_observations = True
+    """Every observation returned is a new array that the env keeps no reference to: a wrapper may write into it
+    instead of copying it (the Tier 1 and Tier 2 wrappers do). A subclass that reuses arrays must not declare it."""
 
     def __init__(
         self,
@@ -444,17 +456,18 @@ class TradingEnv(gym.Env):
         self._regime = _UNIFORM_REGIME
         self._regime_known = False
         self._set_bar_regime()
-        self._weights = tuple(OBS_LAYOUT.default_tier1().tolist())
+        self._weights = _DEFAULT_WEIGHTS
         return self._observation(), self._info()
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
         if self.bar >= self._end:
             raise RuntimeError("episode is over (truncated or terminated): call reset() before step()")
         params = self.action_map.decode(action)
-        risk, n_events = self.risk, len(self.risk.events)
+        risk, account = self.risk, self.account
+        n_events = len(risk.events)
         crisis = risk.is_crisis(self._regime, _CRISIS)
         approval = risk.approve(params.size, crisis=crisis, exposure_elsewhere=self.exposure_elsewhere)
-        dd_start, equity0 = risk.drawdown, self.account.equity
+        dd_start, equity0 = risk.drawdown, account.equity
         trade = None
         if approval.size < self.min_trade:
             base = self._flat_bar()
@@ -462,18 +475,30 @@ class TradingEnv(gym.Env):
             base, trade = self._trade(params, approval.size)
         rc = self.reward_config
         if rc.kind == "log_return":
-            base = rc.scale * math.log(self.account.equity / equity0)
-        dd_pen, clip_pen = step_penalties(rc, dd_start, risk.drawdown, approval.clipped, self.limits.max_position)
+            base = rc.scale * math.log(account.equity / equity0)
+        drawdown = risk.drawdown
+        dd_pen, clip_pen = step_penalties(rc, dd_start, drawdown, approval.clipped, self.limits.max_position)
         reward = base - (dd_pen + clip_pen)
-        info = self._info()
-        info.update(requested_size=params.size, approved_size=approval.size, risk_reasons=approval.reasons)
-        info["reward_terms"] = Record(base=base, drawdown_penalty=dd_pen, clip_penalty=clip_pen, flat=trade is None)
+        bar = self.bar
+        info = Info(
+            bar=bar,
+            time=self._dates[bar],
+            equity=account.equity,
+            drawdown=drawdown,
+            breaker=_BREAKER_NAME[risk.state],
+            requested_size=params.size,
+            approved_size=approval.size,
+            risk_reasons=approval.reasons,
+            reward_terms=Record(base=base, drawdown_penalty=dd_pen, clip_penalty=clip_pen, flat=trade is None),
+        )
         if trade is not None:
             info["trade"] = trade
         if len(risk.events) > n_events:
-            info["breaker_events"] = tuple(Record(asdict(e)) for e in risk.events[n_events:])
-        terminated = risk.state is Breaker.HALTED
-        truncated = not terminated and self.bar >= self._end
+            info["breaker_events"] = tuple(
+                Record({name: getattr(e, name) for name in _EVENT_FIELDS}) for e in risk.events[n_events:]
+            )
+        terminated = risk.state is _HALTED
+        truncated = not terminated and bar >= self._end
         if terminated or truncated:
             equity = self.equity_curve[self._start : self.bar + 1].copy()
             equity.flags.writeable = False  # info values are immutable (envs.records.Info)
@@ -484,10 +509,11 @@ class TradingEnv(gym.Env):
 
     # ------------------------------------------------------------------ simulation
     def _flat_bar(self) -> float:
-        self.bar += 1
-        self.risk.new_bar(self._day[self.bar])
-        self.risk.mark(self.account.equity, self.bar)
-        self.equity_curve[self.bar] = self.account.equity
+        bar = self.bar = self.bar + 1
+        risk, equity = self.risk, self.account.equity
+        risk.new_bar(self._day[bar])
+        risk.mark(equity, bar)
+        self.equity_curve[bar] = equity
         return self.dsr.update(0.0)
 
     def _trade(self, params: TradeParams, size: float) -> tuple[float, dict[str, Any]]:
@@ -504,20 +530,45 @@ class TradingEnv(gym.Env):
         last = min(decision + params.hold, self._end)
         last_reason = "time" if decision + params.hold <= self._end else "end_of_data"
         prev, reward, j, crisis, crisis_exit = equity0, 0.0, entry_bar, self._crisis, False
+        open_bar, update, mark, o_, l_, h_ = risk.open_bar, dsr.update, risk.mark, self._o, self._l, self._h
         while True:
-            level, why = risk.open_bar(days[j], cash, shares, exit_cost)
+            level, why = open_bar(days[j], cash, shares, exit_cost)
+            ex: tuple[float, str] | None
             if crisis_exit:  # the previous bar closed in crisis: out at this open
-                ex: tuple[float, str] | None = (self._o[j], "crisis")
+                ex = (o_[j], "crisis")
             else:
-                stop = (stop_px, "stop") if stop_px >= level else (level, why)
-                ex = self._exit_on_bar(j, j == entry_bar, stop, target_px)
-                if ex is None and j >= last:
+                # The reference price (before slippage) and reason of a stop or target exit on bar j, else a time exit
+                # on the last bar. The binding stop is the trade's stop or the risk layer's level, with its reason.
+                # Order: a level at or through the open fills at the open, then the stop (first when both are
+                # touched), then the target; every fill is a price the bar traded. On the entry bar the position opens
+                # at the open, so a level at or above it (a tight stop under high slippage, or a risk level the entry
+                # costs alone cross) fills at that open too, with the level's own reason; on later bars that is a gap
+                # ("gap_stop", "gap_target").
+                if stop_px >= level:
+                    level, why = stop_px, "stop"
+                o = o_[j]
+                if o <= level:
+                    ex = (o, "gap_stop" if why == "stop" and j != entry_bar else why)
+                elif o >= target_px:
+                    ex = (o, "target" if j == entry_bar else "gap_target")
+                elif l_[j] <= level:
+                    ex = (level, why)
+                elif h_[j] >= target_px:
+                    ex = (target_px, "target")
+                elif j >= last:
                     ex = (c_[j], last_reason)
-            equity = cash + shares * c_[j] if ex is None else cash + shares * ex[0] * (1.0 - exit_cost)
-            reward += dsr.update(equity / prev - 1.0)
-            prev = curve[j] = equity
-            risk.mark(equity, j, exit_reason=None if ex is None else ex[1])
-            if ex is not None:
+                else:
+                    ex = None
+            if ex is None:
+                equity = cash + shares * c_[j]
+                reward += update(equity / prev - 1.0)
+                prev = curve[j] = equity
+                mark(equity, j)
+            else:
+                equity = cash + shares * ex[0] * (1.0 - exit_cost)
+                reward += update(equity / prev - 1.0)
+                prev = curve[j] = equity
+                mark(equity, j, exit_reason=ex[1])
                 break
             crisis_exit = crisis[j]  # j < last here, so bar j + 1 is in the episode
             j += 1
@@ -527,27 +578,6 @@ class TradingEnv(gym.Env):
         self._wins.append(1.0 if equity > equity0 else 0.0)
         trade = self._trade_record(decision, j, ex, size, shares, entry_price, equity0, equity, params)
         return reward, trade
-
-    def _exit_on_bar(self, j: int, entry: bool, stop: tuple[float, str], target_px: float) -> tuple[float, str] | None:
-        """Reference price (before slippage) and reason of a stop or target exit of an open long on bar ``j``, or None.
-
-        ``stop`` is the binding stop level and its reason (the trade's stop or the risk layer's level). Order: a
-        level at or through the open fills at the open, then the stop (first when both are touched), then the
-        target; every fill is a price the bar traded. On the entry bar the position opens at the open, so a level
-        at or above it (a tight stop under high slippage, or a risk level the entry costs alone cross) fills at that
-        open too, with the level's own reason; on later bars that is a gap (``"gap_stop"``, ``"gap_target"``).
-        """
-        level, reason = stop
-        o = self._o[j]
-        if o <= level:
-            return o, "gap_stop" if reason == "stop" and not entry else reason
-        if o >= target_px:
-            return o, "target" if entry else "gap_target"
-        if self._l[j] <= level:
-            return level, reason
-        if self._h[j] >= target_px:
-            return target_px, "target"
-        return None
 
     def _trade_record(
         self,
@@ -562,6 +592,8 @@ class TradingEnv(gym.Env):
         params: TradeParams,
     ) -> dict[str, Any]:
         regime = self._regime
+        # zip(strict=False) below: the lengths are fixed (features, and vectors checked by set_weights and
+        # set_regime / set_regime_path); a strict zip costs as much again on this per-trade path
         return Record(
             {
                 "trade_id": f"{self.data.name}-{decision}-{self.account.n_trades}",
@@ -580,10 +612,11 @@ class TradingEnv(gym.Env):
                 "pnl": eq1 - eq0,
                 "net_return": eq1 / eq0 - 1.0,
                 "exit_reason": exit_at[1],
-                "components": Record(zip(COMPONENTS, self._comps[decision], strict=True)),
-                "weights": Record(zip(COMPONENTS, self._weights, strict=True)),
-                "regime": REGIMES[int(np.argmax(regime))] if self._regime_known else None,
-                "regime_probs": Record(zip(REGIMES, regime, strict=True)),
+                "components": Record(zip(COMPONENTS, self._comps[decision], strict=False)),
+                "weights": Record(zip(COMPONENTS, self._weights, strict=False)),
+                # the first largest probability, as np.argmax (the rows are finite: checked when set)
+                "regime": REGIMES[max(range(_N_REGIMES), key=regime.__getitem__)] if self._regime_known else None,
+                "regime_probs": Record(zip(REGIMES, regime, strict=False)),
             }
         )
 
@@ -594,18 +627,24 @@ class TradingEnv(gym.Env):
         The market and component block is precomputed and pre-clipped; the rest is clipped here to its bounds.
         """
         risk, acc, wins, dsr = self.risk, self.account, self._wins, self.dsr
+        # min(max(x, lo), hi) written out (same results, NaN included): x unless lo > x, then that unless hi < it
         growth = math.log(acc.equity / acc.start_equity)
+        growth = -10.0 if -10.0 > growth else growth
+        mean = dsr.A * 252.0
+        mean = -50.0 if -50.0 > mean else mean
+        dev = dsr.deviation * _SQRT_252
+        used = risk.daily_loss_used
         values = [
-            min(max(growth, -10.0), 10.0),
+            10.0 if 10.0 < growth else growth,
             risk.drawdown,
             self.exposure_elsewhere,
-            min(risk.daily_loss_used, 5.0),
+            5.0 if 5.0 < used else used,
             risk.breaker_level(),
             *self._feat_rows[self.bar],
             *self._weights,
             *self._regime,
-            min(max(dsr.A * 252.0, -50.0), 50.0),
-            min(dsr.deviation * _SQRT_252, 50.0),
+            50.0 if 50.0 < mean else mean,
+            50.0 if 50.0 < dev else dev,
             sum(wins) / len(wins) if wins else 0.5,
         ]
         return np.array(values, dtype=np.float32)
@@ -616,5 +655,5 @@ class TradingEnv(gym.Env):
             time=self._dates[self.bar],
             equity=self.account.equity,
             drawdown=self.risk.drawdown,
-            breaker=self.risk.state.name,
+            breaker=_BREAKER_NAME[self.risk.state],
         )
