@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import replace
@@ -110,3 +111,26 @@ def test_the_budget_pick_is_the_smallest_past_which_more_training_gains_less_tha
     assert smallest_sufficient_budget({25: 0.1, 50: 0.3, 100: 0.32, 200: 0.31}, tolerance=0.05) == 50
     assert smallest_sufficient_budget({25: 0.1, 50: 0.3, 100: 0.5}, tolerance=0.05) == 100
     assert smallest_sufficient_budget({25: 0.4, 50: 0.3}, tolerance=0.05) == 25
+
+
+def test_the_all_tier_sets_tier4_trains_on_synthetic_tasks_only_and_once_per_seed(tmp_path, monkeypatch):
+    import meta.brain
+    from experiments.walkforward import tier4_brain
+    from meta.tasks import TaskDistribution
+
+    seen, real = [], meta.brain.train_tier4
+
+    def spy(dist, config, seed, **kwargs):
+        seen.append((dist, seed))
+        sample = dist.sample(2, seed=0)  # what it would train on: generated markets, never the fold's bars
+        assert all(t.market_data().name != "sp500" and t.stack_config().data.startswith("synthetic:") for t in sample)
+        return real(dist, dataclasses.replace(config, iterations=1, meta_batch=1), seed, **kwargs)
+
+    monkeypatch.setattr(meta.brain, "train_tier4", spy)
+    wf, cfg = load_walkforward("walkforward", ["walkforward.tier_sets=[all]", "walkforward.seeds=[0]",
+                                               "walkforward.meta_selector_tasks=2"])  # fmt: skip
+    units = [u for u in plan_units(wf, cfg) if u.tier_set == "all"][:2]  # two folds, one seed
+    for unit in units:
+        tier4_brain(unit, unit.config(), tmp_path / "tier4")
+    assert len(seen) == 1 and isinstance(seen[0][0], TaskDistribution) and seen[0][1] == 0  # trained once
+    assert len(list((tmp_path / "tier4").iterdir())) == 1
