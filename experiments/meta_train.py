@@ -150,16 +150,16 @@ def evaluate_tier4(brain: Any, tasks: list[Any], seed: int, log: Any = None) -> 
     default = names.index("balanced") if "balanced" in names else 0
     rng = np.random.default_rng(seed)
     oracle_scores = [oracle(t).mean_return for t in tasks]
+    fixed_scores = [specialist_scores(t, brain.pairs()) for t in tasks]  # unadapted: the same for every K
     rows: dict[str, Any] = {}
     for k in ADAPTATION_KS:
         learners: dict[str, list[float]] = {n: [] for n in names}
         learners.update(bandit=[], selector=[])
         choices: dict[str, list[int]] = {"bandit": [], "selector": []}
-        for task in tasks:
+        for task, fixed in zip(tasks, fixed_scores, strict=True):
             s_seed = int(rng.integers(2**31))
             for spec, params in brain.pairs():
                 learners[spec.name].append(adapted_score_bounded(params, spec, task, k, brain.meta_config, s_seed))
-            fixed = specialist_scores(task, brain.pairs())
             arm, _ = bandit_pick(task.make_env("train"), brain.pairs(), k, s_seed, default=default)
             learners["bandit"].append(float(fixed[arm]))
             choices["bandit"].append(arm)
