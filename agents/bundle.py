@@ -20,9 +20,14 @@ format. ``bundle.json`` (format :data:`BUNDLE_FORMAT`) holds:
                    scaler, rules and filter state), ``fit_window``
 ``obs_norm``       ``null`` or ``{"format": 1, "mean", "var", "clip_obs", "epsilon"}`` (the policy sees
                    ``clip((obs - mean) / sqrt(var + epsilon), -clip_obs, clip_obs)``)
-``policy``         ``null`` (rules decide: Tiers 1 and 2 only) or ``{"kind": "onnx", "file", "input", "output",
-                   "opset"}``: the deterministic action (the Gaussian mean through the actor, clipped to [-1, 1])
-``meta``           room for Tier 4: ``{"specialists": [{"name", "file", ...}], "selector": null | {...}}``
+``policy``         ``null`` (rules decide: Tiers 1 and 2 only), ``{"kind": "onnx", "file", "input", "output",
+                   "opset"}``: the deterministic action (the Gaussian mean through the actor, clipped to [-1, 1]),
+                   or ``{"kind": "tier4"}``: the ``meta`` section decides
+``meta``           Tier 4 (a `tradebrain meta-train` run): ``{"specialists": [{"name", "size_fraction",
+                   "drawdown_penalty", "clip_penalty", "file", "input", "output", "max_abs_diff"}] (each ONNX:
+                   obs (batch, 27) -> its env action (batch, 4), size bound included), "selector": {"file",
+                   "input", "output"} (ONNX: features (batch, 16) -> logits (batch, 3)), "explore",
+                   "repick_every", "tiers_seen"}`` (:class:`meta.online.SpecialistSchedule`); empty otherwise
 ``warmup``         ``null`` or ``{"ticker", "file"}``: bars before the live start, so the run's own ticker can
                    decide from its first live bar
 ``files``          ``{name: sha256}`` of every other file of the bundle; a reader refuses a mismatch

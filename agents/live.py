@@ -43,6 +43,7 @@ from envs.features import compute_features
 from envs.layout import COMPONENTS, OBS_LAYOUT, REGIMES, ActionMap
 from envs.reward import RewardConfig
 from envs.risk import RiskLimits
+from meta.online import SpecialistSchedule, specialist_obs
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,70 @@ class OnnxPolicy:
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         out = self.session.run([self.output_name], {self.input_name: obs.reshape(1, -1).astype(np.float32)})[0]
         return np.clip(np.asarray(out, dtype=np.float32).reshape(-1), -1.0, 1.0)
+
+
+class Tier4Onnx:
+    """The bundle's Tier 4: specialists and selector as ONNX, one :class:`meta.online.SpecialistSchedule` per ticker.
+
+    The schedule is the backtest's (:class:`meta.brain.Tier4Policy`): each decision is settled at the next one from
+    the account's equity; a decision "traded" when the brain said buy. Decide only when the ticker is flat, as the
+    env does: a decision spans the trade it opens.
+    """
+
+    def __init__(self, meta: Mapping[str, Any], folder: Path) -> None:
+        import onnxruntime as ort
+
+        specs = meta.get("specialists") or []
+        if len(specs) != 3 or not meta.get("selector"):
+            raise ValueError(
+                f"bundle meta section has {len(specs)} specialists and selector={meta.get('selector')}; "
+                "Tier 4 needs 3 specialists and a selector: export the meta-train run again"
+            )
+        self.names = tuple(str(s["name"]) for s in specs)
+        self.specialists = [
+            OnnxPolicy(folder / s["file"], s.get("input", "obs"), s.get("output", "action")) for s in specs
+        ]
+        sel = meta["selector"]
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+        self._selector = ort.InferenceSession(str(folder / sel["file"]), opts, providers=["CPUExecutionProvider"])
+        self._sel_io = (sel.get("input", "features"), sel.get("output", "logits"))
+        self.tiers_seen = (bool(meta["tiers_seen"][0]), bool(meta["tiers_seen"][1]))
+        self.explore, self.repick_every = int(meta["explore"]), int(meta["repick_every"])
+        self.schedules: dict[str, SpecialistSchedule] = {}
+        self.last_buy: dict[str, bool] = {}
+
+    def pick(self, features: np.ndarray) -> int:
+        """The selector's specialist: the first largest logit (as ``torch.argmax``)."""
+        logits = self._selector.run([self._sel_io[1]], {self._sel_io[0]: features.reshape(1, -1).astype(np.float32)})
+        return int(np.argmax(np.asarray(logits[0]).reshape(-1)))
+
+    def schedule(self, ticker: str) -> SpecialistSchedule:
+        if ticker not in self.schedules:
+            self.schedules[ticker] = SpecialistSchedule(
+                self.pick, len(self.names), self.explore, self.repick_every, keep_history=False
+            )
+        return self.schedules[ticker]
+
+    def act(self, ticker: str, obs: np.ndarray, equity: float) -> tuple[np.ndarray, str]:
+        """The action at ``obs`` (the 27 slots as the env builds them) and the specialist that chose it."""
+        seen = specialist_obs(obs, self.tiers_seen)
+        arm = self.schedule(ticker).step(seen, equity, self.last_buy.get(ticker, False))
+        return self.specialists[arm](seen), self.names[arm]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "schedules": {t: s.to_json() for t, s in self.schedules.items()},
+            "last_buy": dict(self.last_buy),
+        }
+
+    def load_json(self, state: Mapping[str, Any]) -> None:
+        self.schedules = {t: self.schedule_from(s) for t, s in state.get("schedules", {}).items()}
+        self.last_buy = {str(t): bool(v) for t, v in state.get("last_buy", {}).items()}
+
+    def schedule_from(self, state: Mapping[str, Any]) -> SpecialistSchedule:
+        fresh = SpecialistSchedule(self.pick, len(self.names), self.explore, self.repick_every, keep_history=False)
+        return fresh.load_json(state)
 
 
 def _check_components(field: str, scores: Any) -> dict[str, float]:
@@ -107,6 +172,7 @@ class Decision:
         weights: Tier 1 component weights; components: the component scores used.
         breaker: Circuit-breaker state; reasons: short reasons (risk cuts, crisis, breaker, policy).
         raw_action: The policy's action in [-1, 1]^4; observation: the 27-slot observation.
+        specialist: The Tier 4 specialist that decided (None without Tier 4).
     """
 
     decision_id: str
@@ -127,6 +193,7 @@ class Decision:
     reasons: tuple[str, ...]
     raw_action: tuple[float, ...]
     observation: tuple[float, ...] = field(repr=False)
+    specialist: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
@@ -175,6 +242,10 @@ class LiveBrain:
         self.bandit = ComponentBandit.from_json(t1["bandit"]) if t1.get("bandit") else ComponentBandit()
         self.account = LiveAccount(self.limits, self.reward, int(env.get("win_rate_window", 20)))
         self.norm = ObsNormalizer.from_json(spec["obs_norm"], "bundle.json obs_norm") if spec.get("obs_norm") else None
+        self.tier4: Tier4Onnx | None = None
+        if policy is None and (spec.get("policy") or {}).get("kind") == "tier4":
+            self.tier4 = Tier4Onnx(spec.get("meta") or {}, Path(spec.get("_folder", ".")))
+            policy = self._no_policy
         self.policy = policy or self._bundle_policy(spec)
         self.stale_after = stale_after
         self.tickers: dict[str, TickerHistory] = {}
@@ -206,12 +277,18 @@ class LiveBrain:
                 hist.regime = tuple(float(x) for x in last)
         return brain
 
+    @staticmethod
+    def _no_policy(obs: np.ndarray) -> np.ndarray:
+        raise RuntimeError("a Tier 4 bundle decides through its specialists (LiveBrain.tier4), not a single policy")
+
     def _bundle_policy(self, spec: Mapping[str, Any]) -> Policy:
         pol = spec.get("policy")
         if not pol:
             return _rule_policy(self.action_map)
         if pol.get("kind") != "onnx":
-            raise ValueError(f"bundle policy kind {pol.get('kind')!r} is unknown; this tradebrain reads 'onnx'")
+            raise ValueError(
+                f"bundle policy kind {pol.get('kind')!r} is unknown; this tradebrain reads 'onnx', 'tier4'"
+            )
         folder = Path(spec.get("_folder", "."))
         return OnnxPolicy(folder / pol["file"], pol.get("input", "obs"), pol.get("output", "action"))
 
@@ -361,7 +438,17 @@ class LiveBrain:
         hist = self._ready(ticker)
         comps = self._components(hist, component_scores)
         obs = self.observation(ticker, component_scores)
-        action = np.asarray(self.policy(self.norm(obs) if self.norm else obs), dtype=np.float32).reshape(-1)
+        specialist = None
+        if self.tier4 is not None:
+            if not self.account.started:
+                raise LiveInputError(
+                    "portfolio_state.equity",
+                    "is missing: a Tier 4 bundle settles each decision from the equity; send the equity with the bars",
+                )
+            raw, specialist = self.tier4.act(hist.ticker, obs, self.account.equity)
+        else:
+            raw = self.policy(self.norm(obs) if self.norm else obs)
+        action = np.asarray(raw, dtype=np.float32).reshape(-1)
         if action.shape != (4,) or not np.isfinite(action).all():
             raise RuntimeError(f"the policy returned {action.tolist()}; expected 4 finite values")
         params = self.action_map.decode(action)
@@ -375,9 +462,14 @@ class LiveBrain:
         if not buy:
             reasons.append(f"size {approval.size:.3f} < min_trade {self.min_trade}: stay flat one bar")
         weights = self.current_weights(ticker)
-        return self._record(hist, obs, action, params, approval, buy, (probs, name), reasons, (comps, weights))
+        if self.tier4 is not None:
+            self.tier4.last_buy[hist.ticker] = buy
+            reasons.append(f"tier4: {specialist}")
+        return self._record(
+            hist, obs, action, params, approval, buy, (probs, name), reasons, (comps, weights), specialist
+        )
 
-    def _record(self, hist, obs, action, params, approval, buy, regime, reasons, scores) -> Decision:  # type: ignore[no-untyped-def]
+    def _record(self, hist, obs, action, params, approval, buy, regime, reasons, scores, specialist) -> Decision:  # type: ignore[no-untyped-def]
         (probs, name), (comps, weights) = regime, scores
         t = hist.last_time.isoformat()
         self.counts["decisions"] += 1
@@ -401,6 +493,7 @@ class LiveBrain:
             reasons=tuple(reasons),
             raw_action=tuple(float(x) for x in action),
             observation=tuple(float(x) for x in obs),
+            specialist=specialist,
         )
         record = decision.to_json()
         del record["observation"]
@@ -514,7 +607,7 @@ class LiveBrain:
             "tiers": {
                 "tier1": self.tier1,
                 "tier2": self.tier2,
-                "policy": "onnx" if self.spec.get("policy") else "rule",
+                "policy": (self.spec.get("policy") or {}).get("kind", "rule"),
             },
         }
 
@@ -564,6 +657,8 @@ class LiveBrain:
             "regime_history": list(self.regime_history),
             "weight_history": list(self.weight_history),
         }
+        if self.tier4 is not None:
+            out["tier4"] = self.tier4.to_json()
         if tickers:
             out["tickers"] = [h.to_json() for h in self.tickers.values()]
         if recent:
@@ -581,6 +676,8 @@ class LiveBrain:
         self.learned = set(state["learned"])
         self.counts.update(state["counts"])
         self.pnl = float(state["pnl"])
+        if self.tier4 is not None:
+            self.tier4.load_json(state.get("tier4") or {})
         for name in ("decisions", "trades", "equity_history", "regime_history", "weight_history"):
             getattr(self, name).extend(state.get(name, []))
         return self

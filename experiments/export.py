@@ -13,6 +13,10 @@ through :func:`experiments.train.load_model`, and writes ``OUT/``:
   detector fitted exactly as the backtest fits it, with its filter run over every bar before the live start, the
   Tier 1 bandit at its prior, the observation normaliser when the run has one, versions, sha256 of every file).
 
+A `tradebrain meta-train` run (a ``tier4/`` folder) exports Tier 4 instead (:func:`export_tier4`):
+``specialist_<name>.onnx`` per specialist (its mean action through its size bound) and ``selector.onnx``, each
+checked against torch, with the schedule the backtest ran in the bundle's ``meta`` section.
+
 The live start defaults to the run's test window start: replaying the test window through the bundle then gives
 the backtest's decisions (``tests/live/test_replay_parity.py``).
 
@@ -306,6 +310,136 @@ def export_bundle(
     return spec
 
 
+# ----------------------------------------------------------------------------------------------- Tier 4
+def is_tier4_run(run_dir: Path) -> bool:
+    """A `tradebrain meta-train` run folder (``tier4/tier4.json``), not a `train` run."""
+    return (run_dir / "tier4" / "tier4.json").is_file()
+
+
+def _specialist_module(params: Any, size_fraction: float) -> Any:
+    """A torch module ``obs -> Specialist.env_action(mean action)``: the actor's mean, clipped to [-1, 1], the size
+    component squeezed onto ``[0, size_fraction * cap]`` (checked against the torch path before anything is written)."""
+    import torch
+
+    from meta.policy import ActorCritic, architecture
+
+    obs_dim, act_dim, pi, vf = architecture(params)
+    net = ActorCritic(obs_dim, act_dim, pi, vf)
+    net.load_state_dict({k: v.detach().to(torch.float32) for k, v in params.items()})
+
+    class SpecialistAction(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = net
+
+        def forward(self, obs: torch.Tensor) -> torch.Tensor:
+            a = torch.clamp(self.net(obs, "actor"), -1.0, 1.0)
+            return torch.cat([(a[:, :1] + 1.0) * size_fraction - 1.0, a[:, 1:]], dim=1)
+
+    return SpecialistAction().eval()
+
+
+def _to_onnx(module: Any, path: Path, n_in: int, names: tuple[str, str]) -> Path:
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad(), warnings.catch_warnings():  # the TorchScript exporter, as export_onnx (plain MLPs)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            module,
+            (torch.zeros((1, n_in), dtype=torch.float32),),
+            str(path),
+            input_names=[names[0]],
+            output_names=[names[1]],
+            dynamic_axes={names[0]: {0: "batch"}, names[1]: {0: "batch"}},
+            opset_version=OPSET,
+            dynamo=False,
+        )
+    return path
+
+
+def _onnx_run(path: Path, names: tuple[str, str], x: np.ndarray) -> np.ndarray:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return np.asarray(session.run([names[1]], {names[0]: np.asarray(x, dtype=np.float32)})[0])
+
+
+def export_tier4(
+    run_dir: str | Path, out: str | Path, *, start: str | None = None, atol: float = 1e-5, n_check: int = 2000
+) -> dict[str, Any]:
+    """Write the bundle of a `tradebrain meta-train` run: each specialist and the selector as ONNX.
+
+    ``specialist_<name>.onnx`` maps ``obs`` ``(batch, 27)`` to the specialist's env action ``(batch, 4)``
+    (:meth:`meta.specialists.Specialist.env_action` of its mean action, as :class:`meta.brain.Tier4Policy` acts);
+    ``selector.onnx`` maps ``features`` ``(batch, 16)`` (:func:`meta.online.selector_features`) to ``logits``
+    ``(batch, 3)``. Each is checked against the torch path on random and real observations (and features) before
+    anything is written. The bundle's ``meta`` section names them with the schedule the backtest ran
+    (``explore``, ``repick_every``) and the tiers the specialists were trained with; :class:`agents.live.LiveBrain`
+    runs them with :class:`meta.online.SpecialistSchedule`, so replaying the test window gives the backtest's trades.
+    """
+    from experiments.meta_train import load_meta
+    from meta.brain import Tier4, Tier4Policy
+    from meta.online import N_FEATURES
+    from meta.selector import greedy_action
+
+    run_dir, out = Path(run_dir), Path(out)
+    _, cfg = load_meta(run_dir / "config.yaml")
+    brain = Tier4.load(run_dir / "tier4")
+    schedule = Tier4Policy(brain).schedule
+    tmp = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    obs = check_observations(cfg, n_check)
+    specialists, worst = [], 0.0
+    for spec, params in brain.pairs():
+        name = f"specialist_{spec.name}.onnx"
+        _to_onnx(_specialist_module(params, spec.size_fraction), tmp / name, OBS_LAYOUT.size, ("obs", "action"))
+        ours = _onnx_run(tmp / name, ("obs", "action"), obs)
+        theirs = np.stack([spec.env_action(greedy_action(params, o)) for o in obs])
+        diff = float(np.max(np.abs(ours - theirs)))
+        if not diff <= atol:
+            raise BundleError(f"specialist {spec.name}: ONNX and torch actions differ by {diff:.3g} > atol={atol:g}")
+        worst = max(worst, diff)
+        specialists.append({**spec.to_json(), "file": name, "input": "obs", "output": "action", "max_abs_diff": diff})
+    rng = np.random.default_rng(0)
+    feats = rng.normal(0.0, 1.0, size=(n_check, N_FEATURES)).astype(np.float32)
+    _to_onnx(brain.selector, tmp / "selector.onnx", N_FEATURES, ("features", "logits"))
+    import torch
+
+    with torch.no_grad():
+        theirs = brain.selector(torch.as_tensor(feats)).numpy()
+    ours = _onnx_run(tmp / "selector.onnx", ("features", "logits"), feats)
+    sel_diff = float(np.max(np.abs(ours - theirs)))
+    if not sel_diff <= atol:
+        raise BundleError(f"selector: ONNX and torch logits differ by {sel_diff:.3g} > atol={atol:g}")
+    logger.info("Tier 4 ONNX matches torch: specialists %.3g, selector %.3g", worst, sel_diff)
+    data = load(cfg.stack.data)
+    first = data.bar_at(start or cfg.stack.test[0])
+    spec_json = build_spec(cfg, run_dir, None, "tier4")
+    spec_json["tier2"] = _tier2(cfg, data, first)
+    spec_json["obs_norm"] = None
+    spec_json["policy"] = {"kind": "tier4", "check": {"max_abs_diff": max(worst, sel_diff), "n_obs": n_check}}
+    spec_json["meta"] = {
+        "specialists": specialists,
+        "selector": {"file": "selector.onnx", "input": "features", "output": "logits", "max_abs_diff": sel_diff},
+        "explore": schedule.explore,
+        "repick_every": schedule.repick_every,
+        "tiers_seen": list(brain.tiers_seen),
+        "source": str(run_dir / "tier4"),
+    }
+    warm = _warmup(data, first, spec_json["features"]["history_bars"])
+    write_json_atomic(tmp / "warmup.json", warm)
+    spec_json["warmup"] = {"ticker": warm["ticker"], "file": "warmup.json", "start": str(data.index[first].date())}
+    files = [s["file"] for s in specialists] + ["selector.onnx", "warmup.json"]
+    spec_json["files"] = {name: sha256_file(tmp / name) for name in files}
+    write_json_atomic(tmp / BUNDLE_JSON, spec_json)
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    return spec_json
+
+
 # ----------------------------------------------------------------------------------------------- CLI
 def cmd_export(args: argparse.Namespace) -> int:
     """``tradebrain export --run RUN_DIR [--model best|final] [--out DIR]``."""
@@ -315,12 +449,21 @@ def cmd_export(args: argparse.Namespace) -> int:
             f"{run_dir} is not a run folder (no config.yaml); give the folder `tradebrain train` printed"
         )
     out = Path(args.out) if args.out else run_dir / "bundle"
-    spec = export_bundle(run_dir, out, which=args.model, start=args.start)
-    print(f"bundle     : {out}")
-    print(
-        f"policy     : {spec['source']['algo']} -> policy.onnx "
-        f"(max abs diff vs SB3 {spec['policy']['check']['max_abs_diff']:.2g})"
-    )
+    if is_tier4_run(run_dir):
+        spec = export_tier4(run_dir, out, start=args.start)
+        names = ", ".join(s["name"] for s in spec["meta"]["specialists"])
+        print(f"bundle     : {out}")
+        print(
+            f"policy     : Tier 4 -> specialist_*.onnx ({names}) + selector.onnx "
+            f"(max abs diff vs torch {spec['policy']['check']['max_abs_diff']:.2g})"
+        )
+    else:
+        spec = export_bundle(run_dir, out, which=args.model, start=args.start)
+        print(f"bundle     : {out}")
+        print(
+            f"policy     : {spec['source']['algo']} -> policy.onnx "
+            f"(max abs diff vs SB3 {spec['policy']['check']['max_abs_diff']:.2g})"
+        )
     print(f"live start : {spec['warmup']['start']} ({spec['warmup']['ticker']} warmed up)")
     print(f"serve it   : tradebrain serve --bundle {out}")
     return 0
@@ -329,7 +472,9 @@ def cmd_export(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     """Add the ``export`` subcommand to the CLI's subparsers."""
     p = sub.add_parser("export", help="export a run's model as a bundle (ONNX policy + bundle.json) for live use")
-    p.add_argument("--run", required=True, help="run folder written by `tradebrain train`")
+    p.add_argument(
+        "--run", required=True, help="run folder written by `tradebrain train` or `tradebrain meta-train` (Tier 4)"
+    )
     p.add_argument(
         "--model",
         choices=("best", "final"),

@@ -220,7 +220,8 @@ def cmd_paper(args: argparse.Namespace) -> int:
     report = write_report(out, {"paper": result}, title=f"paper: {args.data}", policy_name="paper")
     m = result.metrics
     print(f"paper run  : {len(policy.decisions)} decisions, {m.get('trade_count', 0):.0f} trades")
-    print(f"return     : {m.get('total_return', float('nan')):.2%}, Sharpe {m.get('sharpe_annual', float('nan')):.2f}")
+    nan = float("nan")
+    print(f"return     : {m.get('total_return_frac', nan):.2%}, Sharpe {m.get('sharpe_annual', nan):.2f}")
     print(f"obs check  : max |brain obs - env obs| = {policy.max_obs_diff:.2g}")
     print(f"report     : {report}")
     return 0

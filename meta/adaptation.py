@@ -26,16 +26,9 @@ import numpy as np
 import torch
 
 from meta.maml import MetaConfig, _adapt_and_trace
+from meta.online import Decision, selector_features
 from meta.policy import Params
-from meta.selector import (
-    Decision,
-    Selector,
-    SelectorData,
-    greedy_action,
-    round_robin,
-    run_specialists,
-    selector_features,
-)
+from meta.selector import Selector, SelectorData, greedy_action, round_robin, run_specialists
 from meta.specialists import Specialist
 from meta.tasks import EnvTask
 

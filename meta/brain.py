@@ -28,11 +28,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from envs.layout import OBS_LAYOUT
 from meta.adaptation import ADAPTATION_KS, selector_dataset
 from meta.maml import LogFn, MetaConfig, MetaHistory, TaskSampler
+from meta.online import Decision, SpecialistSchedule, selector_features, specialist_obs
 from meta.policy import Params
-from meta.selector import Decision, Selector, SelectorData, greedy_action, selector_features, train_selector
+from meta.selector import Selector, SelectorData, greedy_action, train_selector
 from meta.specialists import SPECIALISTS, Specialist, train_specialists
 
 FORMAT_VERSION = 1
@@ -72,7 +72,11 @@ class Tier4:
 
     def pick(self, decisions: Sequence[Decision]) -> int:
         """The selector's specialist (an index into :attr:`specialists`) after ``decisions``."""
-        return self.selector.pick(selector_features(decisions, len(self.specialists)))
+        return self.pick_features(selector_features(decisions, len(self.specialists)))
+
+    def pick_features(self, features: np.ndarray) -> int:
+        """The selector's specialist for :func:`meta.online.selector_features` ``features``."""
+        return self.selector.pick(features)
 
     def save(self, folder: str | Path) -> Path:
         """Write ``tier4.pt`` and ``tier4.json`` into ``folder`` (created); returns the folder."""
@@ -152,6 +156,9 @@ def train_tier4(
 class Tier4Policy:
     """Tier 4 trading online (see the module docstring); a backtest ``Policy`` (``__call__(obs, info)``).
 
+    The schedule is :class:`meta.online.SpecialistSchedule`, the one the live brain runs on the exported networks.
+    Specialists and selector see :func:`meta.online.specialist_obs` (a tier off in training shows its defaults).
+
     Args:
         brain: The specialists and the selector.
         explore: Round-robin decisions per exploration phase (3 = one per specialist).
@@ -159,54 +166,27 @@ class Tier4Policy:
         name: Name in results.
 
     Attributes:
+        decisions: Every settled decision (who acted, what it saw, what it made).
         choices: ``(decision index, specialist name)`` of every pick the selector made.
     """
 
     def __init__(self, brain: Tier4, explore: int = 6, repick_every: int = 24, name: str = "tier4") -> None:
-        if not 1 <= explore < repick_every:
-            raise ValueError(f"explore={explore!r} must be >= 1 and < repick_every={repick_every!r}")
-        self.brain, self.explore, self.repick_every, self.name = brain, explore, repick_every, name
-        self._tier1 = OBS_LAYOUT.group_slice("tier1")
-        self._tier2 = OBS_LAYOUT.group_slice("tier2")
-        self.reset()
+        self.brain, self.name = brain, name
+        self.schedule = SpecialistSchedule(brain.pick_features, len(brain.specialists), explore, repick_every)
+
+    @property
+    def decisions(self) -> list[Decision]:
+        return self.schedule.decisions
+
+    @property
+    def choices(self) -> list[tuple[int, str]]:
+        return [(i, self.brain.names[arm]) for i, arm in self.schedule.choices]
 
     def reset(self, seed: int | None = None) -> None:
-        self.decisions: list[Decision] = []
-        self.choices: list[tuple[int, str]] = []
-        self._phase: list[Decision] = []
-        self._pending: tuple[int, np.ndarray, float] | None = None
-        self._arm = 0
-
-    def _settle(self, info: Mapping[str, object]) -> None:
-        if self._pending is None:
-            return
-        arm, obs, equity0 = self._pending
-        d = Decision(arm, obs, float(info["equity"]) / equity0 - 1.0, "trade" in info)  # type: ignore[arg-type]
-        self.decisions.append(d)
-        if (len(self.decisions) - 1) % self.repick_every < self.explore:  # it was an exploration decision
-            self._phase.append(d)
-
-    def _specialist_obs(self, obs: np.ndarray) -> np.ndarray:
-        out = np.array(obs, dtype=np.float32, copy=True)
-        if not self.brain.tiers_seen[0]:
-            out[self._tier1] = OBS_LAYOUT.default_tier1()
-        if not self.brain.tiers_seen[1]:
-            out[self._tier2] = OBS_LAYOUT.default_tier2()
-        return out
+        self.schedule.reset()
 
     def __call__(self, obs: np.ndarray, info: Mapping[str, object]) -> np.ndarray:
-        self._settle(info)
-        i = len(self.decisions)
-        pos = i % self.repick_every
-        if pos < self.explore:  # exploration phase: round robin
-            if pos == 0:
-                self._phase = []
-            arm = pos % len(self.brain.specialists)
-        else:
-            if pos == self.explore:
-                self._arm = self.brain.pick(self._phase)
-                self.choices.append((i, self.brain.names[self._arm]))
-            arm = self._arm
+        seen = specialist_obs(obs, self.brain.tiers_seen)
+        arm = self.schedule.step(seen, float(info["equity"]), "trade" in info)  # type: ignore[arg-type]
         spec, params = self.brain.pairs()[arm]
-        self._pending = (arm, np.asarray(obs, np.float32), float(info["equity"]))  # type: ignore[arg-type]
-        return spec.env_action(greedy_action(params, self._specialist_obs(obs)))
+        return spec.env_action(greedy_action(params, seen))

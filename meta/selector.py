@@ -8,7 +8,7 @@ adaptation window, and end with one specialist, which then trades (:mod:`meta.ad
   (prior ``N(0, prior_sd^2)``, noise sd the pooled standard deviation of all returns seen so far, floored at
   ``noise_floor``); each decision goes to the arm with the largest posterior draw; after K decisions the arm with
   the largest posterior mean is chosen (ties: the first, ``balanced`` sits first in :data:`BANDIT_ORDER`).
-* :class:`Selector`: a small network (16 -> 32 -> 3, tanh) that reads :func:`selector_features` of K
+* :class:`Selector`: a small network (16 -> 32 -> 3, tanh) that reads :func:`meta.online.selector_features` of K
   round-robin decisions (decision i by specialist ``i mod 3``) and outputs a logit per specialist. Features: the
   mean Tier 2 regime probabilities of the decisions' observations (slots 19-23; 0.2 each when Tier 2 is off,
   as in the synthetic single-regime tasks), the mean ``vol_20`` and ``ret_20`` of those observations, and per
@@ -19,6 +19,8 @@ adaptation window, and end with one specialist, which then trades (:mod:`meta.ad
 
 Every specialist acts with its mean action (greedy) in these decisions: the exploration is over specialists, not
 inside them.
+
+``Decision`` and ``selector_features`` live in :mod:`meta.online` (torch-free, shared with the live brain).
 """
 
 from __future__ import annotations
@@ -32,24 +34,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from envs.layout import OBS_LAYOUT
+from meta.online import N_FEATURES, Decision
 from meta.policy import action_distribution
 from meta.specialists import Specialist
-
-_REGIME = OBS_LAYOUT.group_slice("tier2")
-_VOL, _RET20 = OBS_LAYOUT.index("vol_20"), OBS_LAYOUT.index("ret_20")
-N_FEATURES = 16
-"""5 regime probabilities + vol_20 + ret_20 + 3 x (mean return, share of decisions, win rate)."""
-
-
-@dataclass(frozen=True)
-class Decision:
-    """One decision of a specialist in a shared env: who acted, what it saw, what it made."""
-
-    arm: int
-    obs: np.ndarray
-    net_return: float
-    traded: bool
 
 
 def greedy_action(params: Mapping[str, torch.Tensor], obs: np.ndarray) -> np.ndarray:
@@ -157,28 +144,6 @@ def bandit_pick(
     if decisions:
         bandit.update(decisions[-1].arm, decisions[-1].net_return)
     return bandit.best(), decisions
-
-
-# ---------------------------------------------------------------------------------------------------- selector
-def selector_features(decisions: Sequence[Decision], n_arms: int = 3) -> np.ndarray:
-    """The :data:`N_FEATURES` inputs of the :class:`Selector` (see the module docstring); K = 0 gives uniform
-    regime probabilities, zero market features, and no results."""
-    if n_arms != 3:
-        raise ValueError(f"the selector is built for 3 specialists, got {n_arms}")
-    out = np.zeros(N_FEATURES, dtype=np.float32)
-    if not decisions:
-        out[:5] = 0.2
-        out[9::3] = 0.5
-        return out
-    obs = np.stack([d.obs for d in decisions])
-    out[:5] = obs[:, _REGIME].mean(axis=0)
-    out[5], out[6] = obs[:, _VOL].mean(), obs[:, _RET20].mean()
-    for arm in range(n_arms):
-        r = [d.net_return for d in decisions if d.arm == arm]
-        out[7 + 3 * arm] = 100.0 * float(np.mean(r)) if r else 0.0
-        out[8 + 3 * arm] = len(r) / len(decisions)
-        out[9 + 3 * arm] = float(np.mean([x > 0 for x in r])) if r else 0.5
-    return out
 
 
 class Selector(nn.Module):

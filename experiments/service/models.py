@@ -103,6 +103,7 @@ class DecisionOut(BaseModel):
     breaker: str
     reasons: list[str]
     raw_action: list[float]
+    specialist: str | None = None
 
 
 class LearnOut(BaseModel):

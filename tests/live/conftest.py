@@ -42,3 +42,40 @@ def tiny_bundle(tiny_run, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("bundle") / "bundle"
     export_bundle(tiny_run, out, which="final", n_check=500)
     return out
+
+
+TINY_META = [
+    *TINY[:6],
+    "stack.test=['2007-07-01', '2010-01-01']",
+    "meta.iterations=2",
+    "meta.meta_batch=2",
+    "meta.k_support=4",
+    "meta.k_query=4",
+    "meta.selector_tasks=3",
+    "meta.eval_tasks=0",
+    "meta.n_bars=200",
+    "meta.adapt_bars=80",
+    "meta.backtest=false",
+]
+"""A `tradebrain meta-train` run in seconds on the tiny run's windows, tested to 2010 (the bundle's replay)."""
+
+
+@pytest.fixture(scope="session")
+def tier4_run(tmp_path_factory) -> Path:
+    """A meta-train run folder (config.yaml, tier4/)."""
+    from experiments.meta_train import load_meta, run_meta_train
+
+    mc, cfg = load_meta("meta", overrides=TINY_META)
+    root = tmp_path_factory.mktemp("meta") / "run"
+    run_meta_train(mc, cfg, root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tier4_bundle(tier4_run, tmp_path_factory) -> Path:
+    """The meta-train run's bundle (specialist_*.onnx, selector.onnx, warmup.json, bundle.json)."""
+    from experiments.cli import main
+
+    out = tmp_path_factory.mktemp("bundle4") / "bundle"
+    assert main(["export", "--run", str(tier4_run), "--out", str(out)]) == 0
+    return out

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 SCRIPT = textwrap.dedent(
     """
     import sys
@@ -37,9 +39,12 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def test_live_brain_runs_without_torch_or_sb3(tiny_bundle):
+@pytest.mark.parametrize("bundle", ["tiny_bundle", "tier4_bundle"])
+def test_live_brain_runs_without_torch_or_sb3(bundle, request):
+    """The PPO bundle (policy.onnx) and the Tier 4 bundle (three specialists and the selector as ONNX)."""
+    folder = request.getfixturevalue(bundle)
     out = subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(tiny_bundle)], capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-c", SCRIPT, str(folder)], capture_output=True, text=True, timeout=120, check=False
     )
     assert out.returncode == 0, out.stderr[-2000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])

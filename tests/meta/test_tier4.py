@@ -14,16 +14,14 @@ from agents.stack import StackConfig, TierConfig
 from meta.adaptation import ADAPTATION_KS, adapt, adapted_score, score_params, selector_dataset
 from meta.brain import Tier4, Tier4Policy, train_tier4
 from meta.maml import MetaConfig
+from meta.online import N_FEATURES, Decision, selector_features
 from meta.segments import SegmentDistribution
 from meta.selector import (
-    N_FEATURES,
-    Decision,
     SelectorData,
     SpecialistBandit,
     bandit_pick,
     round_robin,
     run_specialists,
-    selector_features,
     train_selector,
 )
 from meta.specialists import SPECIALISTS, Specialist, SpecialistDistribution, SpecialistTask
@@ -229,20 +227,22 @@ def test_tier4_policy_explores_round_robin_then_trades_the_selectors_pick(tiny_b
     dist, (brain, _) = tiny_brain
     task = dist.sample(1, seed=9, split="held_out")[0]
     seen = []
-    pick = brain.pick
-    brain.pick = lambda decisions: seen.append(list(decisions)) or 2  # type: ignore[method-assign]
+    pick = brain.pick_features
+    brain.pick_features = lambda features: seen.append(features) or 2  # type: ignore[method-assign]
     try:
         policy = Tier4Policy(brain, explore=3, repick_every=10)
         result = run_backtest(task.make_env("val"), policy, seed=0)
     finally:
-        brain.pick = pick  # type: ignore[method-assign]
+        brain.pick_features = pick  # type: ignore[method-assign]
     arms = [d.arm for d in policy.decisions]
     n = len(arms)
     assert n >= 13  # at least two exploration phases
     for i, arm in enumerate(arms):
         assert arm == (i % 10 if i % 10 < 3 else 2), (i, arm)
     assert [i for i, _ in policy.choices] == list(range(3, n + 1, 10))[: len(policy.choices)]
-    assert all([d.arm for d in phase] == [0, 1, 2] for phase in seen)  # the selector saw each phase's 3 decisions
+    for j, features in enumerate(seen):  # the selector saw each phase's 3 decisions, one per specialist
+        np.testing.assert_allclose(features, selector_features(policy.decisions[10 * j : 10 * j + 3]))
+        np.testing.assert_allclose(features[8::3], 1 / 3)
     at_decisions = result.equity.loc[pd.DatetimeIndex(result.weights["date"])].to_numpy()  # at each decision
     assert len(at_decisions) == n + 1  # every decision but the last was settled by the next observation
     np.testing.assert_allclose([d.net_return for d in policy.decisions], at_decisions[1:] / at_decisions[:-1] - 1)
