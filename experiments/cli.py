@@ -90,11 +90,27 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     from experiments.train import model_path, show_progress
 
     run_dir = Path(args.run)
+    if (run_dir / "tier4" / "tier4.json").is_file():  # a `tradebrain meta-train` run: Tier 4 online
+        return _backtest_tier4(run_dir)
     cfg = _run_config(run_dir)
     model = model_path(run_dir, args.model)
     name = policy_name(run_dir, model)  # ppo (best) and ppo_final (final) are kept side by side
     print(f"backtest of {model} as {name!r} (results in {run_dir / 'backtest' / name})")
     results = evaluate(cfg, run_dir, model, progress=show_progress(), name=name)
+    _print_summary(run_dir, results)
+    return 0
+
+
+def _backtest_tier4(run_dir: Path) -> int:
+    """Backtest a meta-train run's Tier 4 (``meta.brain.Tier4Policy``) and the baselines on its test window."""
+    from experiments.meta_train import backtest_tier4, load_meta
+    from experiments.report import write_report
+    from meta.brain import Tier4
+
+    _, cfg = load_meta(run_dir / "config.yaml")
+    print(f"backtest of Tier 4 ({run_dir / 'tier4'}) as 'tier4' (results in {run_dir / 'backtest' / 'tier4'})")
+    results = backtest_tier4(cfg, Tier4.load(run_dir / "tier4"), run_dir)
+    write_report(run_dir, results, title=f"Tier 4 backtest: {cfg.stack.data}", policy_name="tier4")
     _print_summary(run_dir, results)
     return 0
 
@@ -188,8 +204,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train PPO on the env stack; writes a run folder")
     with_config(p, "quickstart")
     p.set_defaults(func=cmd_train)
-    p = sub.add_parser("backtest", help="evaluate a run's model and the baselines on the test window")
-    p.add_argument("--run", required=True, help="run folder written by `tradebrain train`")
+    p = sub.add_parser(
+        "backtest", help="evaluate a run's model (or a meta-train run's Tier 4) and the baselines on the test window"
+    )
+    p.add_argument("--run", required=True, help="run folder written by `tradebrain train` or `tradebrain meta-train`")
     p.add_argument(
         "--model",
         choices=("best", "final"),

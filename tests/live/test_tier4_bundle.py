@@ -110,3 +110,17 @@ def test_tier4_bundle_served_over_http_trades_as_in_process(tier4_bundle, tmp_pa
     assert len(local.trades) >= 5
     assert remote.trades[DECISION_COLUMNS].equals(local.trades[DECISION_COLUMNS])
     assert [d["specialist"] for d in policy.decisions] == [d["specialist"] for d in local_policy.decisions]
+
+
+def test_backtest_cli_backtests_a_meta_train_runs_tier4(tier4_run, capsys):
+    from experiments.cli import main
+
+    _, cfg = load_meta(tier4_run / "config.yaml")
+    assert main(["backtest", "--run", str(tier4_run)]) == 0
+    assert "| tier4 |" in capsys.readouterr().out
+    metrics = json.loads((tier4_run / "metrics.json").read_text())
+    expected = run_backtest(make_env(cfg.stack, "test"), Tier4Policy(Tier4.load(tier4_run / "tier4")))
+    assert metrics["tier4"]["trade_count"] == len(expected.trades) >= 5
+    assert metrics["tier4"]["sharpe_annual"] == pytest.approx(expected.metrics["sharpe_annual"], rel=1e-9)
+    assert {"buy_and_hold_cap", "random", "buy_and_hold_full"} <= set(metrics)
+    assert (tier4_run / "report.md").is_file()
