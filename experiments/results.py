@@ -221,19 +221,32 @@ def fold_table(records: Mapping[str, list[Record]]) -> tuple[list[str], dict[str
     return _table(["configuration", *map(str, folds)], rows), per
 
 
-def regime_table(records: Mapping[str, list[Record]]) -> list[str]:
-    """Sharpe inside each regime (as each fold's detector labelled the bars), pooled over folds and seeds."""
-    rows = []
+def regime_sharpes(records: Mapping[str, list[Record]]) -> dict[str, dict[str, tuple[float, float]]]:
+    """Per configuration and regime: (Sharpe of the bar returns inside it, share of bars), pooled over folds and
+    seeds; a regime with no bar is left out."""
+    out: dict[str, dict[str, tuple[float, float]]] = {}
     for name, recs in records.items():
         r = np.concatenate([x.returns for x in recs])
         labels = np.concatenate([np.asarray(x.regimes[: x.returns.size]) for x in recs])
-        cells = [name]
+        out[name] = {}
         for regime in REGIMES:
             inside = r[labels == regime]
-            share = inside.size / max(1, r.size)
-            cells.append(
-                "-" if inside.size == 0 else f"{_fmt(metrics.sharpe(inside), lambda x: f'{x:.2f}')} ({share:.0%})"
-            )
+            if inside.size:
+                out[name][regime] = (float(metrics.sharpe(inside)), inside.size / max(1, r.size))
+    return out
+
+
+def regime_table(records: Mapping[str, list[Record]]) -> list[str]:
+    """Sharpe inside each regime (as each fold's detector labelled the bars), pooled over folds and seeds."""
+    rows = []
+    for name, per in regime_sharpes(records).items():
+        cells = [name]
+        for regime in REGIMES:
+            if regime not in per:
+                cells.append("-")
+                continue
+            sharpe, share = per[regime]
+            cells.append(f"{_fmt(sharpe, lambda x: f'{x:.2f}')} ({share:.0%})")
         rows.append(cells)
     return _table(["configuration", *(f"{g}: Sharpe (bars)" for g in REGIMES)], rows)
 
@@ -315,6 +328,34 @@ def _plot_equity(path: Path, records: Mapping[str, list[Record]]) -> None:
     _save(fig, path)
 
 
+def _plot_regimes(path: Path, records: Mapping[str, list[Record]]) -> None:
+    """Grouped bars: Sharpe inside each regime per configuration (the per-regime table as a chart)."""
+    plt = _pyplot()
+    per = regime_sharpes(records)
+    names = _plotted(per)
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    width = 0.8 / max(1, len(names))
+    x = np.arange(len(REGIMES))
+    for k, name in enumerate(names):
+        values = [per[name].get(g, (np.nan, 0.0))[0] for g in REGIMES]
+        style = _style(name, k)
+        ax.bar(
+            x + (k - (len(names) - 1) / 2) * width,
+            np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0),
+            width,
+            label=name,
+            color=style.get("color"),
+            alpha=0.55 if style.get("ls") == "--" else 0.9,
+        )
+    ax.set_xticks(x, [g.replace("_", " ") for g in REGIMES])
+    ax.axhline(0.0, color="k", lw=0.6)
+    ax.set_title("Sharpe inside each regime (each fold's detector; pooled over folds and seeds; pale: baselines)")
+    ax.set_ylabel("Sharpe (annualised)")
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8, ncol=3)
+    _save(fig, path)
+
+
 def _budget(plan: Mapping[str, Any]) -> str:
     import yaml
 
@@ -385,6 +426,7 @@ def _sections(root: Path, records: Mapping[str, list[Record]], n_seeds: int, n_b
     folds, per = fold_table(records)
     _plot_folds(root / "fold_sharpe.png", per)
     _plot_equity(root / "oos_equity.png", records)
+    _plot_regimes(root / "regime_sharpe.png", records)
     return [
         *("", "## Out-of-sample performance over folds and seeds", "", INTRO["performance"], "", *perf),
         *("", "## Promised vs measured", "", INTRO["promise"], "", *promise_table(medians)),
@@ -392,12 +434,14 @@ def _sections(root: Path, records: Mapping[str, list[Record]], n_seeds: int, n_b
         *difference_table(records, n_seeds, n_boot),
         *("", "## Sharpe per test year (median over seeds)", "", "![per-fold Sharpe](fold_sharpe.png)", "", *folds),
         *("", "## Concatenated out-of-sample equity", "", "![out-of-sample equity](oos_equity.png)"),
-        *("", "## Per-regime breakdown", "", INTRO["regimes"], "", *regime_table(records)),
+        *("", "## Per-regime breakdown", "", INTRO["regimes"], "", "![Sharpe per regime](regime_sharpe.png)", ""),
+        *regime_table(records),
     ]
 
 
 def write_results(root: str | Path) -> Path:
-    """Build ``results.md``, ``fold_sharpe.png`` and ``oos_equity.png`` in the run folder from its unit files."""
+    """Build ``results.md``, ``fold_sharpe.png``, ``oos_equity.png`` and ``regime_sharpe.png`` in the run folder
+    from its unit files."""
     root = Path(root)
     plan, records, missing = load_records(root)
     wf = plan["walkforward"]

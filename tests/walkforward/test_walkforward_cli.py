@@ -199,6 +199,7 @@ def test_the_results_page_holds_the_tier_set_the_baselines_and_the_promise(runs)
     assert "vs buy_and_hold_cap: concatenated" in page and "vs ma_trend: over folds" in page
     assert "## Per-regime breakdown" in page and "| 2004 | 2005 |" in page
     assert (root / "fold_sharpe.png").stat().st_size > 0 and (root / "oos_equity.png").stat().st_size > 0
+    assert (root / "regime_sharpe.png").stat().st_size > 0 and "![Sharpe per regime](regime_sharpe.png)" in page
 
 
 def test_each_unit_file_holds_metrics_bars_regimes_and_trials(runs):

@@ -134,3 +134,26 @@ def test_the_all_tier_sets_tier4_trains_on_synthetic_tasks_only_and_once_per_see
         tier4_brain(unit, unit.config(), tmp_path / "tier4")
     assert len(seen) == 1 and isinstance(seen[0][0], TaskDistribution) and seen[0][1] == 0  # trained once
     assert len(list((tmp_path / "tier4").iterdir())) == 1
+
+
+def test_regime_sharpes_pool_each_regimes_bars_over_folds_and_seeds():
+    from experiments import metrics
+    from experiments.results import Record, regime_sharpes, regime_table
+
+    rng = np.random.default_rng(0)
+    r1, r2 = rng.normal(0.001, 0.01, 300), rng.normal(-0.001, 0.01, 200)
+    l1 = ["choppy"] * 100 + ["crisis"] * 200
+    l2 = ["choppy"] * 200
+    recs = {
+        "tier1+2+3": [
+            Record("tier1+2+3", 2010, 0, {}, r1, [*l1, "choppy"], 1),
+            Record("tier1+2+3", 2011, 0, {}, r2, l2, 1),
+        ]
+    }
+    per = regime_sharpes(recs)["tier1+2+3"]
+    assert set(per) == {"choppy", "crisis"}  # no bar in the other regimes: left out
+    choppy = np.concatenate([r1[:100], r2])
+    assert per["choppy"] == pytest.approx((metrics.sharpe(choppy), 300 / 500))
+    assert per["crisis"] == pytest.approx((metrics.sharpe(r1[100:]), 200 / 500))
+    row = next(line for line in regime_table(recs) if line.startswith("| tier1+2+3"))
+    assert f"{per['crisis'][0]:.2f} (40%)" in row and row.count("| - ") == 3
