@@ -122,34 +122,41 @@ def _mean_action_module(model: Any) -> Any:
 
 def export_onnx(model: Any, path: Path) -> Path:
     """Write the model's deterministic action as ONNX (input ``obs`` (batch, 27), output ``action`` (batch, 4))."""
+    return _to_onnx(_mean_action_module(model), path, OBS_LAYOUT.size, ("obs", "action"))
+
+
+def onnx_actions(path: Path, obs: np.ndarray) -> np.ndarray:
+    """Actions ``(n, 4)`` of an exported ``policy.onnx`` for observations ``(n, 27)`` (onnxruntime, CPU)."""
+    return _onnx_run(path, ("obs", "action"), obs)
+
+
+def _to_onnx(module: Any, path: Path, n_in: int, names: tuple[str, str]) -> Path:
+    """Export a torch module ``(batch, n_in) -> (batch, ...)`` with a dynamic batch dimension."""
     import torch
 
-    module = _mean_action_module(model)
-    dummy = torch.zeros((1, OBS_LAYOUT.size), dtype=torch.float32)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # the TorchScript exporter (dynamo=False): the mean-action path is a plain MLP, and the dynamo exporter needs
-    # onnxscript; it warns that it is legacy, which says nothing about this graph (checked against SB3 below)
+    # the TorchScript exporter (dynamo=False): every graph here is a plain MLP, and the dynamo exporter needs
+    # onnxscript; it warns that it is legacy, which says nothing about these graphs (each is checked after export)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
             module,
-            (dummy,),
+            (torch.zeros((1, n_in), dtype=torch.float32),),
             str(path),
-            input_names=["obs"],
-            output_names=["action"],
-            dynamic_axes={"obs": {0: "batch"}, "action": {0: "batch"}},
+            input_names=[names[0]],
+            output_names=[names[1]],
+            dynamic_axes={names[0]: {0: "batch"}, names[1]: {0: "batch"}},
             opset_version=OPSET,
             dynamo=False,
         )
     return path
 
 
-def onnx_actions(path: Path, obs: np.ndarray) -> np.ndarray:
-    """Actions ``(n, 4)`` of an exported ``policy.onnx`` for observations ``(n, 27)`` (onnxruntime, CPU)."""
+def _onnx_run(path: Path, names: tuple[str, str], x: np.ndarray) -> np.ndarray:
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return np.asarray(session.run(["action"], {"obs": np.asarray(obs, dtype=np.float32)})[0])
+    return np.asarray(session.run([names[1]], {names[0]: np.asarray(x, dtype=np.float32)})[0])
 
 
 def check_onnx(model: Any, path: Path, obs: np.ndarray, atol: float = 1e-5) -> float:
@@ -337,32 +344,6 @@ def _specialist_module(params: Any, size_fraction: float) -> Any:
             return torch.cat([(a[:, :1] + 1.0) * size_fraction - 1.0, a[:, 1:]], dim=1)
 
     return SpecialistAction().eval()
-
-
-def _to_onnx(module: Any, path: Path, n_in: int, names: tuple[str, str]) -> Path:
-    import torch
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with torch.no_grad(), warnings.catch_warnings():  # the TorchScript exporter, as export_onnx (plain MLPs)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(
-            module,
-            (torch.zeros((1, n_in), dtype=torch.float32),),
-            str(path),
-            input_names=[names[0]],
-            output_names=[names[1]],
-            dynamic_axes={names[0]: {0: "batch"}, names[1]: {0: "batch"}},
-            opset_version=OPSET,
-            dynamo=False,
-        )
-    return path
-
-
-def _onnx_run(path: Path, names: tuple[str, str], x: np.ndarray) -> np.ndarray:
-    import onnxruntime as ort
-
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return np.asarray(session.run([names[1]], {names[0]: np.asarray(x, dtype=np.float32)})[0])
 
 
 def export_tier4(
