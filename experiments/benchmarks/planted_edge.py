@@ -47,6 +47,13 @@ VARIANTS: dict[str, list[str]] = {
     "logret_norm": ["stack.reward.kind=log_return", "train.normalize_obs=true", "ppo.gamma=0.99"],
     "logret_norm_g0": ["stack.reward.kind=log_return", "train.normalize_obs=true", "ppo.gamma=0.0"],
     "logret_g0": ["stack.reward.kind=log_return", "train.normalize_obs=false", "ppo.gamma=0.0"],
+    # nearly undiscounted: the objective is the episode's (252 bars) total log growth, so a long hold pays for
+    # the bars it uses (with discount 0 the agent is paid per trade, whatever its length)
+    "logret_norm_g999": ["stack.reward.kind=log_return", "train.normalize_obs=true", "ppo.gamma=0.999"],
+    # less exploration noise: the mean action (hold, stop, target) matters more than its noise
+    "logret_norm_std1": ["stack.reward.kind=log_return", "train.normalize_obs=true", "ppo.log_std_init=-1.0"],
+    # the checkpoint with the best validation Sharpe
+    "logret_norm_sharpe": ["stack.reward.kind=log_return", "train.normalize_obs=true", "train.select_by=sharpe"],
 }
 BASELINES = ("composite_score", "buy_and_hold_cap", "signal_technical")
 COMPARE = ("composite_score", "buy_and_hold_cap")
