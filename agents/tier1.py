@@ -58,8 +58,12 @@ from envs.layout import COMPONENTS, OBS_LAYOUT, REGIMES
 from envs.records import Info, Record
 
 logger = logging.getLogger(__name__)
+_FLOAT32 = np.dtype(np.float32)
+"""float32 (an observation of this dtype instance is written in place; another one is copied, as any other)."""
 
 _N_COMP = len(COMPONENTS)
+if _N_COMP != 4:  # ComponentBandit.update and _scores_list write the four components out
+    raise ImportError(f"agents.tier1 assumes 4 components, envs.layout has {COMPONENTS}")
 _POOLED = len(REGIMES)
 """Row of the pooled posterior (rows 0..4 are the regimes in :data:`REGIMES` order)."""
 _JSON_VERSION = 2
@@ -89,7 +93,21 @@ def _regime_row(regime: str | None) -> int | None:
 
 def _scores_list(scores: Mapping[str, float] | Sequence[float] | np.ndarray) -> list[float]:
     """Scores as 4 floats in :data:`COMPONENTS` order; missing components are NaN (scalar code: once a trade)."""
-    if type(scores) is Record or isinstance(scores, Mapping):  # a trade's record from the env: no ABC check
+    if type(scores) is Record:  # a trade's record from the env: its four components, in order, as finite floats
+        out = list(scores.values())
+        if len(out) == _N_COMP:
+            x0, x1, x2, x3 = out
+            # x - x == 0.0 is False for NaN and +-inf; type(x) is float excludes None, ints and numpy scalars
+            if (
+                type(x0) is type(x1) is type(x2) is type(x3) is float
+                and x0 - x0 == 0.0
+                and x1 - x1 == 0.0
+                and x2 - x2 == 0.0
+                and x3 - x3 == 0.0
+                and tuple(scores) == COMPONENTS
+            ):
+                return out
+    if type(scores) is Record or isinstance(scores, Mapping):  # anything else: the general path below
         out = [math.nan] * _N_COMP
         for name, value in scores.items():
             i = _COMPONENT_INDEX.get(name)
@@ -302,32 +320,56 @@ class ComponentBandit:
             self.
         """
         self._ensure_state()
-        s = _scores_list(scores)
+        x0, x1, x2, x3 = _scores_list(scores)
         r = float(net_return)
         if not math.isfinite(r):
             raise ValueError(f"net_return={net_return!r} is not finite")
-        row = _regime_row(regime)
-        lo = self.min_abs_score  # scalar code: this runs once per closed trade inside the env stack
-        up = r > 0.0
-        success: list[float] = []  # 1 where a used score's sign matched the return's
-        failure: list[float] = []  # 1 where a used score's sign did not
-        for x in s:
-            if x == x and abs(x) >= lo:  # used (x == x is False for NaN: a missing component)
-                hit = (x > 0.0) == up
-                success.append(1.0 if hit else 0.0)
-                failure.append(0.0 if hit else 1.0)
-            else:
-                success.append(0.0)
-                failure.append(0.0)
-        if r == 0.0 or not (any(success) or any(failure)):
-            logger.debug("trade skipped: net_return=%r, scores=%s", r, s)
+        row = _REGIME_INDEX.get(regime) if type(regime) is str else None
+        if row is None and regime is not None:
+            row = _regime_row(regime)  # raises for an unknown name or a wrong type
+        # scalar code, written out for the 4 components: this runs once per closed trade inside the env stack.
+        # A score is used when it is not NaN (x == x) and |x| >= min_abs_score; a used score is a success when
+        # its sign matches the return's, else a failure.
+        lo, up = self.min_abs_score, r > 0.0
+        u0, u1, u2, u3 = (
+            x0 == x0 and abs(x0) >= lo,
+            x1 == x1 and abs(x1) >= lo,
+            x2 == x2 and abs(x2) >= lo,
+            x3 == x3 and abs(x3) >= lo,
+        )
+        if r == 0.0 or not (u0 or u1 or u2 or u3):
+            logger.debug("trade skipped: net_return=%r, scores=%s", r, [x0, x1, x2, x3])
             return self
+        h0, h1, h2, h3 = (x0 > 0.0) == up, (x1 > 0.0) == up, (x2 > 0.0) == up, (x3 > 0.0) == up
+        s0, s1, s2, s3 = (
+            (1.0 if u0 and h0 else 0.0),
+            (1.0 if u1 and h1 else 0.0),
+            (1.0 if u2 and h2 else 0.0),
+            (1.0 if u3 and h3 else 0.0),
+        )
+        f0 = 1.0 if u0 and not h0 else 0.0
+        f1 = 1.0 if u1 and not h1 else 0.0
+        f2 = 1.0 if u2 and not h2 else 0.0
+        f3 = 1.0 if u3 and not h3 else 0.0
         pa, pb, g = float(self.prior[0]), float(self.prior[1]), self.gamma
+        alpha, beta, cache = self._a, self._b, self._cache
         for k in (_POOLED,) if row is None else (_POOLED, row):  # prior + gamma * (posterior - prior) + evidence
-            self._a[k] = [pa + g * (x - pa) + e for x, e in zip(self._a[k], success, strict=True)]
-            self._b[k] = [pb + g * (x - pb) + e for x, e in zip(self._b[k], failure, strict=True)]
+            a0, a1, a2, a3 = alpha[k]
+            b0, b1, b2, b3 = beta[k]
+            alpha[k] = [
+                pa + g * (a0 - pa) + s0,
+                pa + g * (a1 - pa) + s1,
+                pa + g * (a2 - pa) + s2,
+                pa + g * (a3 - pa) + s3,
+            ]
+            beta[k] = [
+                pb + g * (b0 - pb) + f0,
+                pb + g * (b1 - pb) + f1,
+                pb + g * (b2 - pb) + f2,
+                pb + g * (b3 - pb) + f3,
+            ]
             self._n[k] += 1
-            self._cache.pop(k, None)
+            cache.pop(k, None)
         return self
 
     partial_fit = update
@@ -343,11 +385,19 @@ class ComponentBandit:
 
     # ------------------------------------------------------------------ outputs
     def _row_for(self, regime: str | None) -> int:
-        self._ensure_state()
-        row = _regime_row(regime)
-        if self.per_regime and row is not None and self._n[row] > 0:
-            return row
-        return _POOLED
+        """Row of the posterior :meth:`weights` uses for ``regime`` (runs every env step)."""
+        try:
+            n = self._n
+        except AttributeError:
+            self._ensure_state()
+            n = self._n
+        if regime is None:
+            return _POOLED
+        row = _REGIME_INDEX.get(regime) if type(regime) is str else None
+        if row is None:
+            row = _regime_row(regime)  # raises for an unknown name or a wrong type
+            assert row is not None  # regime is not None here
+        return row if self.per_regime and n[row] > 0 else _POOLED
 
     def _weights_entry(self, regime: str | None) -> tuple[np.ndarray, list[float]]:
         """Cached weights of the row :meth:`weights` uses, as a read-only array and a list (do not modify).
@@ -522,7 +572,8 @@ class ComponentWeightWrapper(gym.Wrapper):
     """
 
     fresh_observations = True
-    """Every observation returned is a new array that the wrapper keeps no reference to (see ``_fresh_inner``)."""
+    """Every observation and info returned is a new object that the wrapper keeps no reference to (see
+    ``_fresh_inner``)."""
 
     def __init__(
         self,
@@ -556,33 +607,55 @@ class ComponentWeightWrapper(gym.Wrapper):
         self._slice = OBS_LAYOUT.group_slice("tier1")
         self._set_weights = getattr(env.unwrapped, "set_weights", None)
         self._fresh_inner = vars(type(env)).get("fresh_observations") is True
-        """The inner env's class declares that it hands out a new float32 observation array at every call and keeps
-        no reference to it (TradingEnv and RegimeWrapper do; a subclass must declare it again): the weights are then
-        written into that array instead of into a copy."""
+        """The inner env's class declares that it hands out a new float32 observation array and a new info at every
+        call and keeps no reference to them (TradingEnv and RegimeWrapper do; a subclass must declare it again): the
+        weights are then written into that array and that :class:`~envs.records.Info` instead of into copies."""
         self._sent: list[float] | None = None  # the weights last handed to the base env, and as a Record
         self._record = Record()
-
-    def _current_regime(self, info: Mapping[str, Any]) -> str | None:
-        regime = info.get("regime") if self.per_regime_from_info else None
-        if type(regime) is Record or isinstance(regime, Mapping):  # a Record from the Tier 2 wrapper: no ABC check
-            return regime.get("name")
-        return None
+        # When the base env declares ``tier_slots_from_hooks`` and every wrapper in between ``passes_weight_slots``,
+        # the inner observation already holds the weights last handed to the base env (as long as the base env still
+        # has that tuple): they are then not written again.
+        base: Any = env.unwrapped
+        inner: Any = env
+        while inner is not base and vars(type(inner)).get("passes_weight_slots") is True:
+            inner = inner.env
+        self._weights_base = (
+            base
+            if inner is base and self._fresh_inner and vars(type(base)).get("tier_slots_from_hooks") is True
+            else None
+        )
+        self._sent_tuple: Any = None  # the base env's weights tuple after the last set_weights
 
     @staticmethod
     def _trade_regime(trade: Mapping[str, Any]) -> str | None:
         """Entry regime of a trade; None when its regime probabilities carry no information (Tier 2 off)."""
         probs = trade.get("regime_probs")
-        if isinstance(probs, Mapping) and probs and max(probs.values()) - min(probs.values()) < 1e-9:
+        if (
+            (type(probs) is Record or isinstance(probs, Mapping))
+            and probs
+            and max(probs.values()) - min(probs.values()) < 1e-9
+        ):
             return None
         return trade.get("regime")
 
     def _write(self, obs: np.ndarray, info: dict[str, Any], *, new_episode: bool = False) -> np.ndarray:
-        w, w_list = self.bandit._weights_entry(self._current_regime(info))
+        # the current regime: info["regime"]["name"] (a Record from the Tier 2 wrapper: no ABC check)
+        regime = info.get("regime") if self.per_regime_from_info else None
+        if type(regime) is Record or isinstance(regime, Mapping):
+            regime = regime.get("name")
+        elif regime is not None:
+            regime = None
+        w, w_list = self.bandit._weights_entry(regime)
+        base = self._weights_base
         if new_episode or w_list is not self._sent:  # the base env resets its weights with the episode
             if callable(self._set_weights):
                 self._set_weights(w_list)
             self._sent, self._record = w_list, Record(zip(COMPONENTS, w_list, strict=True))
-        if not (self._fresh_inner and type(obs) is np.ndarray and obs.dtype == np.float32):
+            self._sent_tuple = None if base is None else base._weights
+        elif base is not None and base._weights is self._sent_tuple and type(obs) is np.ndarray:
+            info["weights"] = Record(self._record)  # the observation already holds these weights
+            return obs
+        if not (self._fresh_inner and type(obs) is np.ndarray and obs.dtype is _FLOAT32):
             obs = np.array(obs, dtype=np.float32, copy=True)
         obs[self._slice] = w
         info["weights"] = Record(self._record)  # a new object per call (gymnasium's checker asks for it)
@@ -592,12 +665,14 @@ class ComponentWeightWrapper(gym.Wrapper):
         if self.reset_each_episode:
             self.bandit.restore(self.start_state)
         obs, info = self.env.reset(seed=seed, options=options)
-        info = Info(info)
+        if not (self._fresh_inner and type(info) is Info):  # a fresh Info from the inner env is written in place
+            info = Info(info)
         return self._write(obs, info, new_episode=True), info
 
     def step(self, action: Any) -> tuple[np.ndarray, SupportsFloat, bool, bool, dict[str, Any]]:
         obs, reward, terminated, truncated, info = self.env.step(action)
-        info = Info(info)
+        if not (self._fresh_inner and type(info) is Info):  # a fresh Info from the inner env is written in place
+            info = Info(info)
         trade = info.get("trade")
         if trade is not None and self.learn:
             if type(trade) is not Record and not isinstance(trade, Mapping):

@@ -29,6 +29,8 @@ from envs.layout import OBS_LAYOUT, REGIMES
 from envs.records import Info, Record
 
 logger = logging.getLogger(__name__)
+_FLOAT32 = np.dtype(np.float32)
+"""float32 (an observation of this dtype instance is written in place; another one is copied, as any other)."""
 
 _VOL_FLOOR = 1e-8
 _JSON_FORMAT = "tradebrain.tier2.RegimeDetector/1"
@@ -839,8 +841,10 @@ class RegimeWrapper(gym.Wrapper):
     """
 
     fresh_observations = True
-    """Every observation returned is a new array that the wrapper keeps no reference to: an outer wrapper may write
-    into it (see :class:`~agents.tier1.ComponentWeightWrapper`)."""
+    """Every observation and info returned is a new object that the wrapper keeps no reference to: an outer wrapper
+    may write into them (see :class:`~agents.tier1.ComponentWeightWrapper`)."""
+    passes_weight_slots = True
+    """Slots 15-18 (Tier 1's weights) of the inner env's observations are returned as they are."""
 
     def __init__(self, env: gym.Env, detector: RegimeDetector | None = None, fit_bars: int = 750) -> None:
         super().__init__(env)
@@ -869,6 +873,9 @@ class RegimeWrapper(gym.Wrapper):
         self.probs = self.detector.regime_probs(data.close, data.vix, theme)
         """``(n, 5)`` regime probabilities of every bar of the data (filtered, causal)."""
         base.set_regime_path(self.probs)
+        self._path_rows = base._regime_rows
+        """The path as the env keeps it: while the env still has it, the env's own observations of a class that
+        declares ``tier_slots_from_hooks`` already hold this wrapper's slots 19-23 (the same float32 values)."""
         self.confidence = np.asarray(regime_confidence(self.probs))
         self._slot = OBS_LAYOUT.group_slice("tier2")
         self._rows = self.probs.tolist()
@@ -879,13 +886,18 @@ class RegimeWrapper(gym.Wrapper):
         self._base = base
         self._rows32 = self.probs.astype(np.float32)
         self._fresh_inner = vars(type(env)).get("fresh_observations") is True
+        self._slots_from_path = (
+            self._fresh_inner and env is base and vars(type(env)).get("tier_slots_from_hooks") is True
+        )
 
     def _apply(self, obs: np.ndarray, info: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
         bar = self._base.bar
-        if not (self._fresh_inner and type(obs) is np.ndarray and obs.dtype == np.float32):
-            obs = np.array(obs, dtype=np.float32, copy=True)
-        obs[self._slot] = self._rows32[bar]
-        info = Info(info)
+        if not (self._slots_from_path and self._base._regime_rows is self._path_rows and type(obs) is np.ndarray):
+            if not (self._fresh_inner and type(obs) is np.ndarray and obs.dtype is _FLOAT32):
+                obs = np.array(obs, dtype=np.float32, copy=True)
+            obs[self._slot] = self._rows32[bar]
+        if not (self._fresh_inner and type(info) is Info):  # a fresh Info from the inner env is written in place
+            info = Info(info)
         info["regime"] = Record(
             probs=Record(zip(REGIMES, self._rows[bar], strict=False)),  # rows of len(REGIMES): checked by the env
             name=self._names[bar],

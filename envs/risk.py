@@ -79,7 +79,7 @@ class Breaker(enum.IntEnum):
     HALTED = 2
 
 
-_ACTIVE, _HALTED = Breaker.ACTIVE, Breaker.HALTED
+_ACTIVE, _REDUCING, _HALTED = Breaker.ACTIVE, Breaker.REDUCING, Breaker.HALTED
 _BREAKER_LEVEL = {state: state.value / 2.0 for state in Breaker}
 """``Breaker -> observation level`` (an enum's ``.value`` is a property: this runs every env step)."""
 
@@ -286,22 +286,22 @@ class RiskManager:
             self.hwm = equity
         if exit_reason == "daily_loss" or equity <= self.day_start_equity * self._daily_floor:
             self.blocked_day = self.day
-        if self.state is not _HALTED:
-            self._update_breaker(bar)
-
-    def _update_breaker(self, bar: int) -> None:
+        state = self.state
+        if state is _HALTED:
+            return
+        # The breaker's moves (written out here: this runs at every bar of every trade).
         lim = self.limits
-        dd = 1.0 - self.equity / self.hwm
+        dd = 1.0 - equity / self.hwm
         if dd >= lim.max_drawdown - 1e-12:
             self._set(Breaker.HALTED, f"drawdown {dd:.2%} >= max_drawdown {lim.max_drawdown:.0%}", bar)
             return
-        if self.state is _ACTIVE:
+        if state is _ACTIVE:
             if dd >= lim.reduce_drawdown - 1e-12:  # "at or above", as for the halt: 1 - 90/100 < 0.1 in floats
                 self._set(Breaker.REDUCING, f"drawdown {dd:.2%} >= reduce_drawdown {lim.reduce_drawdown:.0%}", bar)
             # A Sharpe below a non-positive threshold needs a negative mean: skip the sqrt otherwise.
             elif (
                 (self._sum < 0.0 or lim.reduce_sharpe > 0.0)
-                and self._count == len(self._rets)
+                and self._count == window
                 and (sharpe := self.rolling_sharpe) < lim.reduce_sharpe
             ):
                 self._set(Breaker.REDUCING, f"rolling Sharpe {sharpe:.2f} < {lim.reduce_sharpe}", bar)
@@ -315,7 +315,7 @@ class RiskManager:
         if not math.isfinite(requested):
             raise ValueError(f"requested={requested!r} is not finite; request a size in [0, max_position]")
         req = max(0.0, float(requested))
-        if self.state is Breaker.HALTED:
+        if self.state is _HALTED:
             return Approval(0.0, req, ("halted: circuit breaker latched, needs reset_breaker()",))
         if crisis:
             return Approval(0.0, req, ("crisis regime: cash only",))
@@ -329,7 +329,7 @@ class RiskManager:
         if size > room:
             size = room
             reasons.append(f"gross cap {lim.max_gross:.0%} with {exposure_elsewhere:.0%} held elsewhere")
-        if self.state is Breaker.REDUCING:
+        if self.state is _REDUCING:
             size *= lim.reduce_scale
             reasons.append(f"breaker REDUCING: size x {lim.reduce_scale}")
         return Approval(size, req, tuple(reasons))

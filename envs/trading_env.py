@@ -32,6 +32,7 @@ _SQRT_252 = math.sqrt(252.0)
 _UNIFORM_REGIME = (1.0 / len(REGIMES),) * len(REGIMES)
 _RESET_OPTIONS = ("start",)
 _I = OBS_LAYOUT.index
+_OBS_SIZE = OBS_LAYOUT.size
 # _observation() concatenates the groups in this order; fail at import if the layout ever changes it.
 if OBS_LAYOUT.groups != ("portfolio", "market", "components", "tier1", "tier2", "performance"):
     raise ImportError(f"TradingEnv._observation assumes another group order than {OBS_LAYOUT.groups}")
@@ -47,6 +48,11 @@ def _check_options(options: dict[str, Any]) -> dict[str, Any]:
                 f"reset(options=...) has unknown key {key!r}; {hint}valid keys: {', '.join(map(repr, _RESET_OPTIONS))}"
             )
     return options
+
+
+def _first_largest(probs: tuple[float, ...]) -> str:
+    """Name of the first largest regime probability, as ``np.argmax`` (the rows are finite: checked when set)."""
+    return REGIMES[max(range(_N_REGIMES), key=probs.__getitem__)]
 
 
 def _probability_vector(values: Any, n: int, what: str, names: tuple[str, ...]) -> tuple[float, ...]:
@@ -227,8 +233,14 @@ class TradingEnv(gym.Env):
 
     metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 (gymnasium convention)
     fresh_observations = True
-    """Every observation returned is a new array that the env keeps no reference to: a wrapper may write into it
-    instead of copying it (the Tier 1 and Tier 2 wrappers do). A subclass that reuses arrays must not declare it."""
+    """Every observation and info returned is a new object that the env keeps no reference to: a wrapper may write
+    into them instead of copying them (the Tier 1 and Tier 2 wrappers do). A subclass that reuses arrays or infos
+    must not declare it."""
+    tier_slots_from_hooks = True
+    """Slots 15-18 of every observation hold the weights of the last :meth:`set_weights` since the last reset
+    (uniform before), and slots 19-23 the regime of the observation's bar, the row of the regime path when one is
+    set (:meth:`set_regime_path`). The Tier 1 and Tier 2 wrappers then leave those slots as they are when they hold
+    what the wrapper would write. A subclass that writes them otherwise must not declare it."""
 
     def __init__(
         self,
@@ -285,20 +297,26 @@ class TradingEnv(gym.Env):
         feat = np.concatenate([self.features.market, self.features.components], axis=1).astype(np.float32)
         self._feat_rows = np.nan_to_num(feat).tolist()
         self._comps = self.features.components.tolist()
-        self._exit_cost = 1.0 - (1.0 - self.costs.slippage) * (1.0 - self.costs.commission)
+        self._slippage, self._commission = self.costs.slippage, self.costs.commission  # per side (Costs is frozen)
+        self._exit_cost = 1.0 - (1.0 - self._slippage) * (1.0 - self._commission)
         self.risk = RiskManager(self.limits)
         self.dsr = DifferentialSharpe(self.reward_config)
         self._regime: tuple[float, ...] = _UNIFORM_REGIME
-        self._regime_known = False
+        self._regime_name: str | None = None
+        """Name of ``_regime`` (its first largest probability) when it is known (set), else None."""
         self._weights = tuple(OBS_LAYOUT.default_tier1().tolist())
         self.account = Account(self.initial_equity, self.initial_equity)
         self.bar = self._start = self.window[0]
         self._end = self.window[1] - 1
         self._regime_rows: list[tuple[float, ...]] | None = None
         """Regime probabilities at each bar's close (:meth:`set_regime_path`), or None."""
+        self._regime_names: list[str] = []
+        """Names of the rows of ``_regime_rows`` (their first largest probability)."""
         self._crisis: list[bool] = [False] * len(d)
         """Crisis at each bar's close (the risk layer's rule on ``_regime_rows``); all False without a path."""
         self._wins: deque[float] = deque(maxlen=self.win_rate_window)
+        self._n_wins = 0.0
+        """``sum(self._wins)``, kept as trades are added (a count of 0/1 values: exact in any order)."""
         self.equity_curve = np.full(len(d), np.nan)
         """Mark-to-market equity at each bar's close of the current episode (NaN outside it)."""
 
@@ -366,7 +384,7 @@ class TradingEnv(gym.Env):
         """
         p = _probability_vector(probs, len(REGIMES), "regime probabilities", REGIMES)
         self._regime = p
-        self._regime_known = True
+        self._regime_name = _first_largest(p)
 
     def set_regime_path(self, probs: np.ndarray | None) -> None:
         """Regime probabilities at the close of every bar of the data (called once by the Tier 2 wrapper).
@@ -386,6 +404,7 @@ class TradingEnv(gym.Env):
         """
         if probs is None:
             self._regime_rows = None
+            self._regime_names = []
             self._crisis = [False] * len(self.data)
             return
         if not isinstance(probs, np.ndarray):
@@ -407,6 +426,7 @@ class TradingEnv(gym.Env):
             )
         rows = [tuple(r) for r in p.tolist()]
         self._regime_rows = rows
+        self._regime_names = [_first_largest(r) for r in rows]
         self._crisis = [self.risk.is_crisis(r, _CRISIS) for r in rows]
         self._set_bar_regime()
 
@@ -414,7 +434,7 @@ class TradingEnv(gym.Env):
         """The current bar's regime from the path, if there is one (after every reset and step)."""
         if self._regime_rows is not None:
             self._regime = self._regime_rows[self.bar]
-            self._regime_known = True
+            self._regime_name = self._regime_names[self.bar]
 
     def set_weights(self, weights: np.ndarray | list[float] | tuple[float, ...]) -> None:
         """Component weights of the current bar (called by the Tier 1 wrapper); recorded in trades and observed."""
@@ -453,8 +473,9 @@ class TradingEnv(gym.Env):
         self.risk.reset_account(self.initial_equity, self._day[start])
         self.dsr.reset()
         self._wins.clear()
+        self._n_wins = 0.0
         self._regime = _UNIFORM_REGIME
-        self._regime_known = False
+        self._regime_name = None
         self._set_bar_regime()
         self._weights = _DEFAULT_WEIGHTS
         return self._observation(), self._info()
@@ -505,7 +526,7 @@ class TradingEnv(gym.Env):
             info["episode_equity"] = equity
             info["episode_start"] = self._start
         self._set_bar_regime()
-        return self._observation(), float(reward), terminated, truncated, info
+        return self._observation(drawdown), float(reward), terminated, truncated, info
 
     # ------------------------------------------------------------------ simulation
     def _flat_bar(self) -> float:
@@ -519,7 +540,7 @@ class TradingEnv(gym.Env):
     def _trade(self, params: TradeParams, size: float) -> tuple[float, dict[str, Any]]:
         """Open at the next open, simulate to the exit; returns the summed differential Sharpe and the trade."""
         acc, risk, dsr, curve, c_ = self.account, self.risk, self.dsr, self.equity_curve, self._c
-        slip, comm, exit_cost, days = self.costs.slippage, self.costs.commission, self._exit_cost, self._day
+        slip, comm, exit_cost, days = self._slippage, self._commission, self._exit_cost, self._day
         decision, entry_bar = self.bar, self.bar + 1
         equity0 = acc.equity
         entry_price = self._o[entry_bar] * (1.0 + slip)
@@ -531,6 +552,8 @@ class TradingEnv(gym.Env):
         last_reason = "time" if decision + params.hold <= self._end else "end_of_data"
         prev, reward, j, crisis, crisis_exit = equity0, 0.0, entry_bar, self._crisis, False
         open_bar, update, mark, o_, l_, h_ = risk.open_bar, dsr.update, risk.mark, self._o, self._l, self._h
+        marks: list[float] = []  # equity at the close of bars entry_bar..j, written into the curve at the exit
+        add_mark = marks.append
         while True:
             level, why = open_bar(days[j], cash, shares, exit_cost)
             ex: tuple[float, str] | None
@@ -562,20 +585,28 @@ class TradingEnv(gym.Env):
             if ex is None:
                 equity = cash + shares * c_[j]
                 reward += update(equity / prev - 1.0)
-                prev = curve[j] = equity
+                prev = equity
+                add_mark(equity)
                 mark(equity, j)
             else:
                 equity = cash + shares * ex[0] * (1.0 - exit_cost)
                 reward += update(equity / prev - 1.0)
-                prev = curve[j] = equity
+                prev = equity
+                add_mark(equity)
                 mark(equity, j, exit_reason=ex[1])
                 break
             crisis_exit = crisis[j]  # j < last here, so bar j + 1 is in the episode
             j += 1
+        curve[entry_bar : j + 1] = marks
         self.bar = j
         acc.equity = equity
         acc.n_trades += 1
-        self._wins.append(1.0 if equity > equity0 else 0.0)
+        wins = self._wins
+        if len(wins) == wins.maxlen:
+            self._n_wins -= wins[0]  # the oldest trade leaves the window
+        win = 1.0 if equity > equity0 else 0.0
+        wins.append(win)
+        self._n_wins += win
         trade = self._trade_record(decision, j, ex, size, shares, entry_price, equity0, equity, params)
         return reward, trade
 
@@ -603,7 +634,7 @@ class TradingEnv(gym.Env):
                 "entry_time": self._dates[decision + 1],
                 "exit_time": self._dates[exit_bar],
                 "entry_price": entry_price,
-                "exit_price": exit_at[0] * (1.0 - self.costs.slippage),
+                "exit_price": exit_at[0] * (1.0 - self._slippage),
                 "size": size,
                 "shares": shares,
                 "hold": params.hold,
@@ -614,17 +645,17 @@ class TradingEnv(gym.Env):
                 "exit_reason": exit_at[1],
                 "components": Record(zip(COMPONENTS, self._comps[decision], strict=False)),
                 "weights": Record(zip(COMPONENTS, self._weights, strict=False)),
-                # the first largest probability, as np.argmax (the rows are finite: checked when set)
-                "regime": REGIMES[max(range(_N_REGIMES), key=regime.__getitem__)] if self._regime_known else None,
+                "regime": self._regime_name,  # None when no regime was set
                 "regime_probs": Record(zip(REGIMES, regime, strict=False)),
             }
         )
 
     # ------------------------------------------------------------------ observation
-    def _observation(self) -> np.ndarray:
+    def _observation(self, drawdown: float | None = None) -> np.ndarray:
         """The 27-slot observation of the current bar, in :data:`OBS_LAYOUT` order (groups concatenated).
 
         The market and component block is precomputed and pre-clipped; the rest is clipped here to its bounds.
+        ``drawdown`` is ``risk.drawdown`` when the caller has just read it (the step does), else None.
         """
         risk, acc, wins, dsr = self.risk, self.account, self._wins, self.dsr
         # min(max(x, lo), hi) written out (same results, NaN included): x unless lo > x, then that unless hi < it
@@ -636,7 +667,7 @@ class TradingEnv(gym.Env):
         used = risk.daily_loss_used
         values = [
             10.0 if 10.0 < growth else growth,
-            risk.drawdown,
+            risk.drawdown if drawdown is None else drawdown,
             self.exposure_elsewhere,
             5.0 if 5.0 < used else used,
             risk.breaker_level(),
@@ -645,9 +676,9 @@ class TradingEnv(gym.Env):
             *self._regime,
             50.0 if 50.0 < mean else mean,
             50.0 if 50.0 < dev else dev,
-            sum(wins) / len(wins) if wins else 0.5,
+            self._n_wins / len(wins) if wins else 0.5,
         ]
-        return np.array(values, dtype=np.float32)
+        return np.fromiter(values, np.float32, _OBS_SIZE)  # as np.array(values, np.float32): the same casts
 
     def _info(self) -> Info:
         return Info(
