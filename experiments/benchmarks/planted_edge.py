@@ -18,6 +18,7 @@ Usage::
     python -m experiments.benchmarks.planted_edge                                   # every variant, seeds 0-2
     python -m experiments.benchmarks.planted_edge --variants default dsr --seeds 0 1 --steps 100000 --jobs 2
     python -m experiments.benchmarks.planted_edge --config planted_edge_2regime      # the moving edge
+    python -m experiments.benchmarks.planted_edge --rules-only --seeds 0 1 2 3 4 5 6 7 8 9   # is the test passable?
 
 Run folders go under ``--runs-dir`` (default ``runs/bench/planted_edge``); ``--out`` writes the JSON.
 """
@@ -157,6 +158,29 @@ def summarize_variant(units: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def rules_only(config: str, seeds: list[int], vary_data: bool, out: str | None) -> int:
+    """Is the test passable? The planted rule's paired Sharpe difference against each baseline of :data:`COMPARE`,
+    pooled over the seeds' draws (90% CI), with no agent trained."""
+    from experiments.config import load_config
+
+    units = []
+    for seed in seeds:
+        cfg = load_config(config, overrides=[f"seed={seed}"])
+        if vary_data and cfg.stack.data.startswith("synthetic:"):
+            market = cfg.stack.data.split(":")[1]
+            cfg = load_config(config, overrides=[f"seed={seed}", f"stack.data=synthetic:{market}:{seed}"])
+        units.append(_backtests(cfg, None, seed))
+        print(f"seed {seed} ({cfg.stack.data}): " + ", ".join(f"{k} {v['sharpe']:.2f}" for k, v in units[-1].items()))
+    rule = np.concatenate([np.asarray(u["signal_technical"]["returns"]) for u in units])
+    report: dict[str, Any] = {"config": config, "seeds": seeds, "vary_data": vary_data}
+    for name in COMPARE:
+        d = _diff(rule, np.concatenate([np.asarray(u[name]["returns"]) for u in units]))
+        report[f"signal_technical_vs_{name}_pooled"] = d
+        print(f"signal_technical vs {name}, pooled over {len(seeds)} draws (90% CI): {_fmt(d)}")
+    write_json(out, report, indent=1)
+    return 0
+
+
 def _fmt(d: dict[str, float]) -> str:
     return f"{d['diff']:+.2f} [{d['low']:+.2f}, {d['high']:+.2f}]"
 
@@ -171,7 +195,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs-dir", default="runs/bench/planted_edge")
     parser.add_argument("--out", default=None)
     parser.add_argument("--fixed-data", action="store_true", help="one market draw (the config's) for every seed")
+    parser.add_argument(
+        "--rules-only",
+        action="store_true",
+        help="no training: the planted rule (signal_technical) against the baselines on each seed's draw, pooled",
+    )
     args = parser.parse_args(argv)
+    if args.rules_only:
+        return rules_only(args.config, args.seeds, not args.fixed_data, args.out)
     unknown = [v for v in args.variants if v not in VARIANTS]
     if unknown or args.steps < 1 or args.jobs < 1:
         print(
