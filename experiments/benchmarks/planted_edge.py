@@ -53,6 +53,8 @@ VARIANTS: dict[str, list[str]] = {
     "logret_norm_g999": ["stack.reward.kind=log_return", "train.normalize_obs=true", "ppo.gamma=0.999"],
     # less exploration noise: the mean action (hold, stop, target) matters more than its noise
     "logret_norm_std1": ["stack.reward.kind=log_return", "train.normalize_obs=true", "ppo.log_std_init=-1.0"],
+    "logret_norm_std15": ["stack.reward.kind=log_return", "train.normalize_obs=true", "ppo.log_std_init=-1.5"],
+    "logret_norm_std2": ["stack.reward.kind=log_return", "train.normalize_obs=true", "ppo.log_std_init=-2.0"],
     # the checkpoint with the best validation Sharpe
     "logret_norm_sharpe": ["stack.reward.kind=log_return", "train.normalize_obs=true", "train.select_by=sharpe"],
 }
