@@ -111,11 +111,12 @@ class Tier4Onnx:
         logits = self._selector.run([self._sel_io[1]], {self._sel_io[0]: features.reshape(1, -1).astype(np.float32)})
         return int(np.argmax(np.asarray(logits[0]).reshape(-1)))
 
+    def _new_schedule(self) -> SpecialistSchedule:
+        return SpecialistSchedule(self.pick, len(self.names), self.explore, self.repick_every, keep_history=False)
+
     def schedule(self, ticker: str) -> SpecialistSchedule:
         if ticker not in self.schedules:
-            self.schedules[ticker] = SpecialistSchedule(
-                self.pick, len(self.names), self.explore, self.repick_every, keep_history=False
-            )
+            self.schedules[ticker] = self._new_schedule()
         return self.schedules[ticker]
 
     def act(self, ticker: str, obs: np.ndarray, equity: float) -> tuple[np.ndarray, str]:
@@ -131,12 +132,8 @@ class Tier4Onnx:
         }
 
     def load_json(self, state: Mapping[str, Any]) -> None:
-        self.schedules = {t: self.schedule_from(s) for t, s in state.get("schedules", {}).items()}
+        self.schedules = {t: self._new_schedule().load_json(s) for t, s in state.get("schedules", {}).items()}
         self.last_buy = {str(t): bool(v) for t, v in state.get("last_buy", {}).items()}
-
-    def schedule_from(self, state: Mapping[str, Any]) -> SpecialistSchedule:
-        fresh = SpecialistSchedule(self.pick, len(self.names), self.explore, self.repick_every, keep_history=False)
-        return fresh.load_json(state)
 
 
 def _check_components(field: str, scores: Any) -> dict[str, float]:

@@ -357,20 +357,11 @@ class RiskManager:
         return (daily, "daily_loss") if daily >= dd else (dd, "drawdown")
 
     def open_bar(self, day: int, cash: float, shares: float, exit_cost: float) -> tuple[float, str]:
-        """:meth:`new_bar` then :meth:`stop_level`: what the env calls at the start of each bar of an open trade.
-
-        (:meth:`stop_level` written out: this runs at every bar of every trade.)
-        """
+        """:meth:`new_bar` then :meth:`stop_level`: what the env calls at the start of each bar of an open trade."""
         if day != self.day:
             self.day = day
             self.day_start_equity = self.equity
-        if shares <= 0:
-            return 0.0, "none"
-        k = shares * (1.0 - exit_cost)
-        lim = self.limits
-        daily = (self.day_start_equity * (1.0 - lim.daily_loss) - cash) / k
-        dd = (self.hwm * (1.0 - lim.max_drawdown) - cash) / k
-        return (daily, "daily_loss") if daily >= dd else (dd, "drawdown")
+        return self.stop_level(cash, shares, exit_cost)
 
     def breaker_level(self) -> float:
         return _BREAKER_LEVEL[self.state]

@@ -10,14 +10,7 @@ from agents.stack import StackConfig, TierConfig, make_env, make_vec_env
 from agents.tier1 import ComponentWeightWrapper
 from agents.tier2 import RegimeWrapper
 from envs.layout import OBS_LAYOUT
-
-SMALL = StackConfig(
-    train=("2004-01-01", "2006-01-01"),
-    val=("2006-01-01", "2006-07-01"),
-    test=("2006-07-01", "2007-01-01"),
-    episode_bars=60,
-    tiers=TierConfig(tier2_restarts=2, tier2_fit_bars=500),
-)
+from tests.agents.small import SMALL
 
 
 def test_full_stack_keeps_the_27_slot_space_and_passes_sb3_checker():

@@ -16,19 +16,13 @@ import math
 import numpy as np
 import pytest
 
-from agents.stack import StackConfig, TierConfig, base_env, fit_detector, wrap
+from agents.stack import base_env, fit_detector, wrap
 from agents.tier1 import ComponentBandit
 from envs.data import load
 from envs.layout import COMPONENTS, OBS_LAYOUT, REGIMES
 from envs.records import Record
+from tests.agents.small import SMALL
 
-SMALL = StackConfig(
-    train=("2004-01-01", "2006-01-01"),
-    val=("2006-01-01", "2006-07-01"),
-    test=("2006-07-01", "2007-01-01"),
-    episode_bars=60,
-    tiers=TierConfig(tier2_restarts=2, tier2_fit_bars=500),
-)
 TIER1, TIER2 = OBS_LAYOUT.group_slice("tier1"), OBS_LAYOUT.group_slice("tier2")
 
 

@@ -20,7 +20,7 @@ import pytest
 from scipy.special import betainc
 
 from agents import tier1, tier1_quadrature
-from agents.stack import StackConfig, TierConfig, base_env, fit_detector, wrap
+from agents.stack import base_env, fit_detector, wrap
 from agents.tier1 import ComponentBandit, ComponentWeightWrapper
 from agents.tier1_quadrature import (
     _GL_NODES,
@@ -36,14 +36,7 @@ from agents.tier2 import RegimeWrapper
 from envs.data import load
 from envs.risk import RiskManager
 from envs.trading_env import TradingEnv
-
-SMALL = StackConfig(
-    train=("2004-01-01", "2006-01-01"),
-    val=("2006-01-01", "2006-07-01"),
-    test=("2006-07-01", "2007-01-01"),
-    episode_bars=60,
-    tiers=TierConfig(tier2_restarts=2, tier2_fit_bars=500),
-)
+from tests.agents.small import SMALL
 
 
 def reference_prob_best(a: list[float], b: list[float]) -> list[float]:

@@ -9,15 +9,8 @@ import numpy as np
 import pytest
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
-from agents.stack import StackConfig, TierConfig, make_vec_env, subproc_start_method
-
-SMALL = StackConfig(
-    train=("2004-01-01", "2006-01-01"),
-    val=("2006-01-01", "2006-07-01"),
-    test=("2006-07-01", "2007-01-01"),
-    episode_bars=60,
-    tiers=TierConfig(tier2_restarts=2, tier2_fit_bars=500),
-)
+from agents.stack import make_vec_env, subproc_start_method
+from tests.agents.small import SMALL
 
 
 def _run(venv, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
