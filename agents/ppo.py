@@ -78,7 +78,7 @@ class _EpisodeBuffer:
     flat_steps: int = 0
 
 
-REWARD_TERMS: tuple[str, ...] = ("base", "drawdown_penalty", "clip_penalty")
+REWARD_TERMS: tuple[str, ...] = ("base", "drawdown_penalty", "clip_penalty", "bar_cost")
 """The terms of the env's ``info["reward_terms"]`` summed per episode under ``reward/<term>``."""
 
 
@@ -90,7 +90,7 @@ class TradingMetricsCallback(BaseCallback):
     profit_factor and trade_count), ``tier1/w_<component>``, ``tier2/p_<regime>`` (means over steps),
     ``risk/breaker_<STATE>`` (count of transitions into each state) and ``risk/halts``; per finished episode,
     what the agent was paid for: ``reward/base`` (the differential Sharpe or log-return sum),
-    ``reward/drawdown_penalty``, ``reward/clip_penalty`` (episode sums, means over episodes) and
+    ``reward/drawdown_penalty``, ``reward/clip_penalty``, ``reward/bar_cost`` (episode sums, means over episodes) and
     ``reward/flat_share`` (share of the episode's decisions that opened no trade).
 
     Args:

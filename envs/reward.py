@@ -23,7 +23,17 @@ The env's step reward has a base term, by ``RewardConfig.kind``:
 and subtracts
 
 * ``drawdown_penalty * max(0, dd_end - dd_start)``: new drawdown from the high-water mark made during the step;
-* ``clip_penalty * (requested - approved) / max_position``: how much the risk layer had to cut the action.
+* ``clip_penalty * (requested - approved) / max_position``: how much the risk layer had to cut the action;
+* ``bar_cost * bars``: an opportunity cost per bar the step spans (a flat step spans 1 bar, a trade its
+  decision bar to its exit). One env step is one *decision*, and PPO discounts per decision, not per bar: without
+  this term a trade held 10 bars is paid for 10 bars of return at the price of one decision, so a long hold looks
+  free, and the agent holds past the horizon of its edge. Subtracting ``rho`` per bar is the average-reward
+  correction of semi-Markov decision processes (Das, Gosavi, Mahadevan and Marchalleck 1999, "Solving
+  semi-Markov decision problems using average reward reinforcement learning", Management Science 45(4)): a
+  decision is paid for the reward it earns above ``rho`` per bar of the time it uses, so with ``rho`` near the
+  reward rate of a good policy, holding longer pays only while the position earns more than that rate. Over a
+  fixed number of bars the term sums to a constant, so it does not change which episode is better. 0 (the
+  default) turns it off.
 """
 
 from __future__ import annotations
@@ -50,6 +60,8 @@ class RewardConfig:
         var_floor: Floor of ``B - A^2`` (per-bar variance) in the denominator.
         drawdown_penalty: Weight of the new drawdown made during a step.
         clip_penalty: Weight of the share of the requested size that the risk layer cut.
+        bar_cost: Opportunity cost per bar a step spans, in reward units (``rho`` of the module docstring; with
+            ``kind="log_return"`` and ``scale=100``, 0.01 is a log growth of 1e-4 a bar, 2.5% a year); 0 is off.
     """
 
     kind: str = "dsr"
@@ -59,6 +71,7 @@ class RewardConfig:
     var_floor: float = 1e-6
     drawdown_penalty: float = 10.0
     clip_penalty: float = 0.1
+    bar_cost: float = 0.0
 
     def __post_init__(self) -> None:
         if self.kind not in REWARD_KINDS:
@@ -70,7 +83,7 @@ class RewardConfig:
             raise ValueError(f"RewardConfig.eta={self.eta!r} must be in (0, 1), e.g. 0.01")
         if self.var_floor <= 0:
             raise ValueError(f"RewardConfig.var_floor={self.var_floor!r} must be > 0, e.g. 1e-6")
-        for name in ("warmup_bars", "drawdown_penalty", "clip_penalty"):
+        for name in ("warmup_bars", "drawdown_penalty", "clip_penalty", "bar_cost"):
             if getattr(self, name) < 0:
                 raise ValueError(
                     f"RewardConfig.{name}={getattr(self, name)!r} must be >= 0, e.g. {getattr(RewardConfig, name)!r}"

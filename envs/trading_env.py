@@ -194,7 +194,8 @@ class TradingEnv(gym.Env):
 
     ## Rewards
     Sum over the bars the step spans of the differential Sharpe ratio of net bar returns (Moody and Saffell
-    2001), minus a drawdown penalty and a clip penalty: see :mod:`envs.reward`.
+    2001) or the scaled log equity growth, minus a drawdown penalty, a clip penalty and an opportunity cost per
+    bar the step spans (off by default): see :mod:`envs.reward`.
 
     ## Starting state
     Flat, equity ``initial_equity``, at the window start, or at a uniformly random bar of the window when
@@ -488,7 +489,7 @@ class TradingEnv(gym.Env):
         n_events = len(risk.events)
         crisis = risk.is_crisis(self._regime, _CRISIS)
         approval = risk.approve(params.size, crisis=crisis, exposure_elsewhere=self.exposure_elsewhere)
-        dd_start, equity0 = risk.drawdown, account.equity
+        dd_start, equity0, bar0 = risk.drawdown, account.equity, self.bar
         trade = None
         if approval.size < self.min_trade:
             base = self._flat_bar()
@@ -499,8 +500,9 @@ class TradingEnv(gym.Env):
             base = rc.scale * math.log(account.equity / equity0)
         drawdown = risk.drawdown
         dd_pen, clip_pen = step_penalties(rc, dd_start, drawdown, approval.clipped, self.limits.max_position)
-        reward = base - (dd_pen + clip_pen)
         bar = self.bar
+        bar_pen = rc.bar_cost * (bar - bar0)
+        reward = base - (dd_pen + clip_pen + bar_pen)
         info = Info(
             bar=bar,
             time=self._dates[bar],
@@ -510,7 +512,9 @@ class TradingEnv(gym.Env):
             requested_size=params.size,
             approved_size=approval.size,
             risk_reasons=approval.reasons,
-            reward_terms=Record(base=base, drawdown_penalty=dd_pen, clip_penalty=clip_pen, flat=trade is None),
+            reward_terms=Record(
+                base=base, drawdown_penalty=dd_pen, clip_penalty=clip_pen, bar_cost=bar_pen, flat=trade is None
+            ),
         )
         if trade is not None:
             info["trade"] = trade

@@ -55,6 +55,7 @@ SEARCH_SPACE: dict[str, str] = {
     "stack.reward.kind": "dsr, log_return",
     "stack.reward.drawdown_penalty": "0 .. 20",
     "stack.reward.clip_penalty": "0 .. 1",
+    "stack.reward.bar_cost": "0 .. 0.01",
     "train.normalize_obs": "true, false",
 }
 """What :func:`suggest` searches (documentation; the code below is the definition)."""
@@ -75,6 +76,7 @@ def suggest(trial: Any) -> list[str]:
         "stack.reward.kind": trial.suggest_categorical("stack.reward.kind", ["dsr", "log_return"]),
         "stack.reward.drawdown_penalty": trial.suggest_float("stack.reward.drawdown_penalty", 0.0, 20.0),
         "stack.reward.clip_penalty": trial.suggest_float("stack.reward.clip_penalty", 0.0, 1.0),
+        "stack.reward.bar_cost": trial.suggest_float("stack.reward.bar_cost", 0.0, 0.01),
         "train.normalize_obs": trial.suggest_categorical("train.normalize_obs", [True, False]),
     }
     return [f"{k}={v}" for k, v in values.items()]

@@ -55,6 +55,38 @@ VARIANTS: dict[str, list[str]] = {
     "logret_norm_std1": ["stack.reward.kind=log_return", "train.normalize_obs=true", "ppo.log_std_init=-1.0"],
     "logret_norm_std15": ["stack.reward.kind=log_return", "train.normalize_obs=true", "ppo.log_std_init=-1.5"],
     "logret_norm_std2": ["stack.reward.kind=log_return", "train.normalize_obs=true", "ppo.log_std_init=-2.0"],
+    # an opportunity cost per bar (the semi-Markov average-reward correction, envs.reward): PPO discounts per
+    # decision, so without it a long hold is paid for its bars at the price of one decision; 0.005 and 0.01 a bar
+    # bracket the reward rate of buy-and-hold at the cap (about 0.004) and of the planted rule (about 0.008)
+    "logret_norm_std1_bc5": [
+        "stack.reward.kind=log_return",
+        "train.normalize_obs=true",
+        "ppo.log_std_init=-1.0",
+        "stack.reward.bar_cost=0.005",
+    ],
+    "logret_norm_std1_bc10": [
+        "stack.reward.kind=log_return",
+        "train.normalize_obs=true",
+        "ppo.log_std_init=-1.0",
+        "stack.reward.bar_cost=0.01",
+    ],
+    # each decision paid for its own trade only (a contextual bandit over trades, which this market is): with
+    # discount 0 the bar cost is the whole price of the time a trade uses; or discount 0.99 with GAE lambda 0
+    # (one-step advantages against the learned value, far less noise from the following trades)
+    "logret_norm_std1_bc5_g0": [
+        "stack.reward.kind=log_return",
+        "train.normalize_obs=true",
+        "ppo.log_std_init=-1.0",
+        "stack.reward.bar_cost=0.005",
+        "ppo.gamma=0.0",
+    ],
+    "logret_norm_std1_bc5_l0": [
+        "stack.reward.kind=log_return",
+        "train.normalize_obs=true",
+        "ppo.log_std_init=-1.0",
+        "stack.reward.bar_cost=0.005",
+        "ppo.gae_lambda=0.0",
+    ],
     # the checkpoint with the best validation Sharpe
     "logret_norm_sharpe": ["stack.reward.kind=log_return", "train.normalize_obs=true", "train.select_by=sharpe"],
 }
@@ -94,6 +126,9 @@ def _backtests(cfg: Any, model: Path | None, seed: int) -> dict[str, Any]:
             "sharpe": res.metrics["sharpe_annual"],
             "trades": len(res.trades),
             "mean_size": float(sizes.mean()) if sizes.size else 0.0,
+            # bars from decision to exit (what the trade cost in time) and the hold the policy asked for
+            "mean_bars": float((res.trades["exit_bar"] - res.trades["decision_bar"]).mean()) if sizes.size else 0.0,
+            "mean_hold": float(res.trades["hold"].mean()) if sizes.size else 0.0,
             "max_drawdown": res.metrics["max_drawdown_frac"],
             "returns": _returns(res).tolist(),
         }
@@ -150,6 +185,8 @@ def summarize_variant(units: list[dict[str, Any]]) -> dict[str, Any]:
         "sharpe_median": float(np.median([u["sharpe"] for u in units])),
         "trades": [u["trades"] for u in units],
         "mean_size": [u["mean_size"] for u in units],
+        "mean_bars": [u["mean_bars"] for u in units],
+        "mean_hold": [u["mean_hold"] for u in units],
         "max_drawdown": [u["max_drawdown"] for u in units],
         "baselines": {b: [u["baselines"][b]["sharpe"] for u in units] for b in BASELINES},
     }
@@ -227,6 +264,8 @@ def main(argv: list[str] | None = None) -> int:
         for b, values in s["baselines"].items():
             print(f"    {b:<17} per seed {[round(x, 2) for x in values]}")
         print(f"  trades {s['trades']}, mean size {[round(x, 3) for x in s['mean_size']]}")
+        holds, bars = [round(x, 1) for x in s["mean_hold"]], [round(x, 1) for x in s["mean_bars"]]
+        print(f"  hold asked {holds}, bars held {bars}")
         print(f"  max drawdown {[round(x, 3) for x in s['max_drawdown']]}")
         for name in COMPARE:
             per_seed = ", ".join(_fmt(d) for d in s[f"vs_{name}"])

@@ -64,7 +64,9 @@ def test_penalties():
     assert step_penalty(cfg, 0.05, 0.02, 0.1, 0.2) == pytest.approx(0.25)  # recovery is not rewarded, clip is punished
 
 
-@pytest.mark.parametrize("kwargs", [{"eta": 0.0}, {"eta": 1.0}, {"var_floor": 0.0}, {"clip_penalty": -1.0}])
+@pytest.mark.parametrize(
+    "kwargs", [{"eta": 0.0}, {"eta": 1.0}, {"var_floor": 0.0}, {"clip_penalty": -1.0}, {"bar_cost": -0.01}]
+)
 def test_bad_config(kwargs):
     with pytest.raises(ValueError, match="RewardConfig"):
         RewardConfig(**kwargs)

@@ -29,13 +29,34 @@ def actions():
 
 
 def test_reward_is_its_terms(synthetic_sample, actions):
-    env = TradingEnv(synthetic_sample.data, reward=RewardConfig(drawdown_penalty=5.0, clip_penalty=0.5))
+    cfg = RewardConfig(drawdown_penalty=5.0, clip_penalty=0.5, bar_cost=0.01)
+    env = TradingEnv(synthetic_sample.data, reward=cfg)
     rows = _run(env, actions)
     assert any(not info["reward_terms"]["flat"] for _, info, _, _ in rows)
+    bar = env.window[0]  # _run resets at the window start
     for reward, info, _, _ in rows:
         t = info["reward_terms"]
-        assert reward == pytest.approx(t["base"] - t["drawdown_penalty"] - t["clip_penalty"], abs=1e-12)
+        assert reward == pytest.approx(t["base"] - t["drawdown_penalty"] - t["clip_penalty"] - t["bar_cost"], abs=1e-12)
         assert t["drawdown_penalty"] >= 0 and t["clip_penalty"] >= 0
+        # the bar cost is paid for every bar the step spans: 1 when flat, decision to exit when trading
+        spanned = info["bar"] - bar
+        assert spanned == 1 if t["flat"] else spanned >= 1
+        assert t["bar_cost"] == pytest.approx(0.01 * spanned, abs=1e-15)
+        bar = info["bar"]
+
+
+def test_bar_cost_moves_no_trade_and_sums_to_a_constant_per_bar(synthetic_sample, actions):
+    """The per-bar opportunity cost changes what a decision is paid, not what happens: the same actions give
+    the same equity path, and the rewards differ by exactly ``bar_cost`` x the bars each step spans."""
+    env = TradingEnv(synthetic_sample.data, reward=RewardConfig(kind="log_return"))
+    plain = _run(env, actions)
+    costly = _run(TradingEnv(synthetic_sample.data, reward=RewardConfig(kind="log_return", bar_cost=0.02)), actions)
+    assert [r[3] for r in plain] == [r[3] for r in costly]  # equity after every step
+    bars = [info["bar"] for _, info, _, _ in plain]
+    spans = np.diff([env.window[0], *bars])
+    diffs = np.array([p[0] - c[0] for p, c in zip(plain, costly, strict=True)])
+    np.testing.assert_allclose(diffs, 0.02 * spans, atol=1e-12)
+    assert diffs.sum() == pytest.approx(0.02 * (bars[-1] - env.window[0]), abs=1e-9)
 
 
 def test_log_return_reward_is_scaled_log_growth(synthetic_sample, actions):

@@ -104,7 +104,8 @@ def test_reward_terms_reach_tensorboard(normalised_run):
     acc = EventAccumulator(str(tb))
     acc.Reload()
     tags = set(acc.Tags()["scalars"])
-    for tag in ("reward/base", "reward/drawdown_penalty", "reward/clip_penalty", "reward/flat_share"):
+    terms = ("base", "drawdown_penalty", "clip_penalty", "bar_cost", "flat_share")
+    for tag in (f"reward/{t}" for t in terms):
         assert tag in tags, sorted(tags)
     flat = [e.value for e in acc.Scalars("reward/flat_share")]
     assert all(0.0 <= v <= 1.0 for v in flat)
