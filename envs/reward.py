@@ -135,15 +135,19 @@ class DifferentialSharpe:
 
 
 def step_penalties(
-    config: RewardConfig, dd_start: float, dd_end: float, clipped: float, max_position: float
-) -> tuple[float, float]:
-    """The drawdown and clip penalties subtracted from a step's base reward (see module docstring)."""
+    config: RewardConfig, dd_start: float, dd_end: float, clipped: float, max_position: float, bars: int = 0
+) -> tuple[float, float, float]:
+    """The drawdown penalty, clip penalty and bar cost subtracted from a step's base reward (module docstring);
+    ``bars`` is the number of bars the step spans."""
     return (
         config.drawdown_penalty * max(0.0, dd_end - dd_start),
         config.clip_penalty * clipped / max_position,
+        config.bar_cost * bars,
     )
 
 
-def step_penalty(config: RewardConfig, dd_start: float, dd_end: float, clipped: float, max_position: float) -> float:
+def step_penalty(
+    config: RewardConfig, dd_start: float, dd_end: float, clipped: float, max_position: float, bars: int = 0
+) -> float:
     """Sum of :func:`step_penalties`."""
-    return sum(step_penalties(config, dd_start, dd_end, clipped, max_position))
+    return sum(step_penalties(config, dd_start, dd_end, clipped, max_position, bars))

@@ -499,9 +499,10 @@ class TradingEnv(gym.Env):
         if rc.kind == "log_return":
             base = rc.scale * math.log(account.equity / equity0)
         drawdown = risk.drawdown
-        dd_pen, clip_pen = step_penalties(rc, dd_start, drawdown, approval.clipped, self.limits.max_position)
         bar = self.bar
-        bar_pen = rc.bar_cost * (bar - bar0)
+        dd_pen, clip_pen, bar_pen = step_penalties(
+            rc, dd_start, drawdown, approval.clipped, self.limits.max_position, bar - bar0
+        )
         reward = base - (dd_pen + clip_pen + bar_pen)
         info = Info(
             bar=bar,

@@ -37,6 +37,7 @@ import numpy as np
 
 from experiments.benchmarks import write_json
 
+_LOGRET_STD1 = ["stack.reward.kind=log_return", "train.normalize_obs=true", "ppo.log_std_init=-1.0"]
 VARIANTS: dict[str, list[str]] = {
     # what the config says (the package defaults)
     "default": [],
@@ -52,41 +53,19 @@ VARIANTS: dict[str, list[str]] = {
     # the bars it uses (with discount 0 the agent is paid per trade, whatever its length)
     "logret_norm_g999": ["stack.reward.kind=log_return", "train.normalize_obs=true", "ppo.gamma=0.999"],
     # less exploration noise: the mean action (hold, stop, target) matters more than its noise
-    "logret_norm_std1": ["stack.reward.kind=log_return", "train.normalize_obs=true", "ppo.log_std_init=-1.0"],
+    "logret_norm_std1": _LOGRET_STD1,
     "logret_norm_std15": ["stack.reward.kind=log_return", "train.normalize_obs=true", "ppo.log_std_init=-1.5"],
     "logret_norm_std2": ["stack.reward.kind=log_return", "train.normalize_obs=true", "ppo.log_std_init=-2.0"],
     # an opportunity cost per bar (the semi-Markov average-reward correction, envs.reward): PPO discounts per
     # decision, so without it a long hold is paid for its bars at the price of one decision; 0.005 and 0.01 a bar
     # bracket the reward rate of buy-and-hold at the cap (about 0.004) and of the planted rule (about 0.008)
-    "logret_norm_std1_bc5": [
-        "stack.reward.kind=log_return",
-        "train.normalize_obs=true",
-        "ppo.log_std_init=-1.0",
-        "stack.reward.bar_cost=0.005",
-    ],
-    "logret_norm_std1_bc10": [
-        "stack.reward.kind=log_return",
-        "train.normalize_obs=true",
-        "ppo.log_std_init=-1.0",
-        "stack.reward.bar_cost=0.01",
-    ],
+    "logret_norm_std1_bc5": [*_LOGRET_STD1, "stack.reward.bar_cost=0.005"],
+    "logret_norm_std1_bc10": [*_LOGRET_STD1, "stack.reward.bar_cost=0.01"],
     # each decision paid for its own trade only (a contextual bandit over trades, which this market is): with
     # discount 0 the bar cost is the whole price of the time a trade uses; or discount 0.99 with GAE lambda 0
     # (one-step advantages against the learned value, far less noise from the following trades)
-    "logret_norm_std1_bc5_g0": [
-        "stack.reward.kind=log_return",
-        "train.normalize_obs=true",
-        "ppo.log_std_init=-1.0",
-        "stack.reward.bar_cost=0.005",
-        "ppo.gamma=0.0",
-    ],
-    "logret_norm_std1_bc5_l0": [
-        "stack.reward.kind=log_return",
-        "train.normalize_obs=true",
-        "ppo.log_std_init=-1.0",
-        "stack.reward.bar_cost=0.005",
-        "ppo.gae_lambda=0.0",
-    ],
+    "logret_norm_std1_bc5_g0": [*_LOGRET_STD1, "stack.reward.bar_cost=0.005", "ppo.gamma=0.0"],
+    "logret_norm_std1_bc5_l0": [*_LOGRET_STD1, "stack.reward.bar_cost=0.005", "ppo.gae_lambda=0.0"],
     # the checkpoint with the best validation Sharpe
     "logret_norm_sharpe": ["stack.reward.kind=log_return", "train.normalize_obs=true", "train.select_by=sharpe"],
 }
