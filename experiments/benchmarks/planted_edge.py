@@ -66,6 +66,13 @@ VARIANTS: dict[str, list[str]] = {
     # (one-step advantages against the learned value, far less noise from the following trades)
     "logret_norm_std1_bc5_g0": [*_LOGRET_STD1, "stack.reward.bar_cost=0.005", "ppo.gamma=0.0"],
     "logret_norm_std1_bc5_l0": [*_LOGRET_STD1, "stack.reward.bar_cost=0.005", "ppo.gae_lambda=0.0"],
+    # the same with a learning rate of 1e-3 instead of 3e-4: does the size follow the signal sooner?
+    "logret_norm_std1_bc5_g0_lr1e3": [
+        *_LOGRET_STD1,
+        "stack.reward.bar_cost=0.005",
+        "ppo.gamma=0.0",
+        "ppo.learning_rate=0.001",
+    ],
     # the checkpoint with the best validation Sharpe
     "logret_norm_sharpe": ["stack.reward.kind=log_return", "train.normalize_obs=true", "train.select_by=sharpe"],
 }

@@ -14,29 +14,46 @@ Example (about 4 x 12 x 2 units; hours at the larger budgets; ``--first-year`` /
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import platform
 import time
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-import yaml
 
 from experiments.benchmarks import write_json
-from experiments.walkforward import PLAN, load_walkforward, run_walkforward
+from experiments.walkforward import PLAN, Unit, load_walkforward, plan_units, run_walkforward, unit_file
 
 
-def learning_curve(root: Path, tier_set: str) -> dict[int, list[float]]:
-    """``{budget: test-year Sharpe of every unit}`` of ``tier_set`` from the unit files under ``root``."""
-    curve: dict[int, list[float]] = {}
-    for path in sorted((root / "units").glob(f"*/{tier_set}/*.json")):
-        payload = json.loads(path.read_text())
-        resolved = yaml.safe_load((path.with_suffix("") / "config.yaml").read_text())  # as written, any version
-        budget = int(resolved["train"]["total_timesteps"])
-        sharpe = payload["policies"][tier_set]["metrics"]["sharpe_annual"]
-        curve.setdefault(budget, []).append(float(sharpe) if not isinstance(sharpe, str) else float("nan"))
-    return dict(sorted(curve.items()))
+def learning_curve(root: Path, units: Mapping[int, list[Unit]], tier_set: str) -> dict[int, dict[str, float]]:
+    """``{budget: {"<test year>/seed<s>": test-year Sharpe}}`` of ``tier_set``, read from exactly the unit files
+    planned at each budget (so units of an older config version left in the same folder are not counted again)."""
+    curve: dict[int, dict[str, float]] = {}
+    for budget, planned in sorted(units.items()):
+        for unit in planned:
+            if unit.tier_set != tier_set:
+                continue
+            sharpe = json.loads(unit_file(root, unit).read_text())["policies"][tier_set]["metrics"]["sharpe_annual"]
+            value = float(sharpe) if not isinstance(sharpe, str) else float("nan")
+            curve.setdefault(budget, {})[f"{unit.fold.test_year}/seed{unit.seed}"] = value
+    return curve
+
+
+def paired_gain(
+    low: Mapping[str, float], high: Mapping[str, float], n_boot: int = 10_000, seed: int = 0
+) -> tuple[float, float, float]:
+    """Median over (fold, seed) of ``high - low`` and its percentile-bootstrap 90% interval (units resampled)."""
+    keys = sorted(set(low) & set(high))
+    d = np.array([high[k] - low[k] for k in keys], dtype=float)
+    d = d[np.isfinite(d)]
+    if d.size == 0:
+        return float("nan"), float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    boot = np.median(d[rng.integers(0, d.size, size=(n_boot, d.size))], axis=1)
+    return float(np.median(d)), float(np.percentile(boot, 5)), float(np.percentile(boot, 95))
 
 
 def smallest_sufficient_budget(medians: dict[int, float], tolerance: float) -> int:
@@ -72,21 +89,35 @@ def main(argv: list[str] | None = None) -> int:
         f"walkforward.tier_sets=[{args.tier_set}]",
         "walkforward.baselines=false",
     ]
+    planned: dict[int, list[Unit]] = {}
     for budget in args.budgets:
         wf, cfg = load_walkforward(args.config, [*sets, f"train.total_timesteps={budget}"])
         cfg = replace(cfg, train=replace(cfg.train, eval_freq=max(1, budget // 5)))  # 5 checkpoints scored each
         run_walkforward(wf, cfg, root, jobs=args.jobs, command=f"walk-forward (budget {budget})")
-    curve = learning_curve(root, args.tier_set)
-    medians = {b: float(np.nanmedian(v)) for b, v in curve.items() if b in args.budgets}
+        planned[budget] = plan_units(wf, cfg)
+    curve = learning_curve(root, planned, args.tier_set)
+    medians = {b: float(np.nanmedian(list(v.values()))) for b, v in curve.items()}
     pick = smallest_sufficient_budget(medians, args.tolerance)
     seconds = time.perf_counter() - t0
     print(f"machine: {platform.processor() or platform.machine()}, python {platform.python_version()}")
     print(f"{args.tier_set}, test years {args.first_year}-{args.last_year}, seeds {args.seeds}, jobs {args.jobs}")
-    for b, v in curve.items():
-        if b in args.budgets:
-            print(f"  budget {b:>8,}: median test Sharpe {medians[b]:+.2f} over {len(v)} units")
+    budgets = sorted(curve)
+    gains = {f"{a}->{b}": paired_gain(curve[a], curve[b]) for a, b in itertools.pairwise(budgets)}
+    for prev, b in zip([None, *budgets], budgets, strict=False):
+        line = f"  budget {b:>8,}: median test Sharpe {medians[b]:+.2f} over {len(curve[b])} units"
+        if prev is not None:
+            g = gains[f"{prev}->{b}"]
+            line += f"; paired gain over {prev:,}: {g[0]:+.2f} [{g[1]:+.2f}, {g[2]:+.2f}] (90% CI)"
+        print(line)
     print(f"smallest budget past which more training gains < {args.tolerance} Sharpe: {pick:,}; {seconds:.0f} s")
-    result = {"curve": curve, "medians": medians, "pick": pick, "seconds": seconds, "plan": str(root / PLAN)}
+    result = {
+        "curve": curve,
+        "medians": medians,
+        "paired_gains": gains,
+        "pick": pick,
+        "seconds": seconds,
+        "plan": str(root / PLAN),
+    }
     write_json(args.out, result, indent=2)
     return 0
 

@@ -113,6 +113,33 @@ def test_the_budget_pick_is_the_smallest_past_which_more_training_gains_less_tha
     assert smallest_sufficient_budget({25: 0.4, 50: 0.3}, tolerance=0.05) == 25
 
 
+def test_the_budget_curve_reads_exactly_the_planned_units_and_pairs_them_by_fold_and_seed(tmp_path):
+    from experiments.benchmarks.walkforward_budget import learning_curve, paired_gain
+    from experiments.walkforward import unit_file
+
+    sets = ["walkforward.first_test_year=2016", "walkforward.last_test_year=2017", "walkforward.seeds=[0, 1]"]
+    planned = {}
+    for budget, sharpe in ((1000, 0.1), (2000, 0.5)):
+        wf, cfg = load_walkforward("walkforward", [*sets, f"train.total_timesteps={budget}"])
+        planned[budget] = plan_units(wf, cfg)
+        for unit in planned[budget]:
+            value = sharpe + 0.01 * unit.seed + (unit.fold.test_year - 2016)
+            write_json_atomic(
+                unit_file(tmp_path, unit), {"policies": {unit.tier_set: {"metrics": {"sharpe_annual": value}}}}
+            )
+    wf, stale = load_walkforward("walkforward", [*sets, "train.total_timesteps=2000", "ppo.gamma=0.5"])
+    for unit in plan_units(wf, stale):  # an older config version at the same budget, in the same folder
+        write_json_atomic(unit_file(tmp_path, unit), {"policies": {unit.tier_set: {"metrics": {"sharpe_annual": 9.0}}}})
+    curve = learning_curve(tmp_path, planned, "tier1+2+3")
+    assert sorted(curve) == [1000, 2000]
+    assert curve[2000] == {"2016/seed0": 0.5, "2016/seed1": 0.51, "2017/seed0": 1.5, "2017/seed1": 1.51}
+    assert learning_curve(tmp_path, planned, "tier3") == {}  # not in the plan: nothing
+    med, low, high = paired_gain(curve[1000], curve[2000])
+    assert med == pytest.approx(0.4) and low == pytest.approx(0.4) and high == pytest.approx(0.4)
+    med, low, high = paired_gain({"a": 0.0, "b": 0.0, "c": 0.0}, {"a": -1.0, "b": 1.0, "c": 2.0, "d": 5.0})
+    assert med == 1.0 and low == -1.0 and high == 2.0  # 'd' has no partner at the lower budget: left out
+
+
 def test_the_all_tier_sets_tier4_trains_on_synthetic_tasks_only_and_once_per_seed(tmp_path, monkeypatch):
     import meta.brain
     from experiments.walkforward import tier4_brain
