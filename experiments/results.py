@@ -6,6 +6,7 @@ What each number is (every statistic is a function of :mod:`experiments.metrics`
   year. The table gives their **median over folds x seeds** and a 95% stationary-bootstrap interval of that
   median (stationary bootstrap of the unit values in fold order, mean block = the number of
   seeds, so a fold's seeds tend to be drawn together); ``inf`` (a profit factor with no losing trade) counts.
+  A test year without any position has Sharpe and Sortino 0 (:func:`flat_year`; the page counts such years).
 * **Concatenated out-of-sample returns**: for each seed, the test years' per-bar returns joined in date order.
   The **deflated Sharpe ratio** is computed on them with every configuration on the page counted as trials: the
   sum over configurations of the trials behind each (PPO: ``n_trials`` x checkpoints scored on the validation
@@ -76,6 +77,22 @@ class Record:
     trials: int
 
 
+FLAT_YEAR = "flat_year"
+"""Metric key set to 1.0 on a test year in which the policy never held a position (every return exactly 0)."""
+
+
+def flat_year(m: dict[str, float], returns: np.ndarray) -> dict[str, float]:
+    """A test year without a position has an undefined Sharpe and Sortino (zero volatility): count them as 0.
+
+    The book earned exactly the risk-free rate (0 here), so its excess return is 0. Leaving such a year out of the
+    median over folds would drop exactly the years the agent chose to sit out (a crash it avoided counts, and so
+    does a rally it missed), and the paired difference against a benchmark would lose that year too.
+    """
+    if returns.size == 0 or np.any(returns != 0.0):
+        return m
+    return {**m, "sharpe_annual": 0.0, "sortino_annual": 0.0, FLAT_YEAR: 1.0}
+
+
 def load_records(root: Path) -> tuple[dict[str, Any], dict[str, list[Record]], list[str]]:
     """The plan, ``{configuration: records}`` (ordered: tier sets, then baselines) and the keys not on disk yet."""
     from experiments.walkforward import PLAN
@@ -96,7 +113,13 @@ def load_records(root: Path) -> tuple[dict[str, Any], dict[str, list[Record]], l
         for name, pol in payload["policies"].items():
             r = metrics.bar_returns(np.asarray(pol["equity"], dtype=np.float64))
             rec = Record(
-                name, payload["fold"], payload["seed"], decode_metrics(pol["metrics"]), r, labels, pol["trials"]
+                name,
+                payload["fold"],
+                payload["seed"],
+                flat_year(decode_metrics(pol["metrics"]), r),
+                r,
+                labels,
+                pol["trials"],
             )
             records[name].append(rec)
     tier_sets = [t for t in plan["walkforward"]["tier_sets"] if t in records]
@@ -384,6 +407,13 @@ def _header(root: Path, plan: Mapping[str, Any], records: Mapping[str, list[Reco
         )
     if missing:
         lines.append(f"**Incomplete**: {len(missing)} units missing (failed or not run yet); rerun the command.")
+    flat = {k: sum(1 for r in recs if r.metrics.get(FLAT_YEAR)) for k, recs in records.items()}
+    if any(flat.values()):
+        counts = ", ".join(f"{k} {n}" for k, n in flat.items() if n)
+        lines.append(
+            f"Test years without any position (Sharpe and Sortino undefined, counted as 0: the book earned the "
+            f"risk-free rate, 0 here): {counts}."
+        )
     lines += ["", "Folds:", ""]
     lines += _table(
         ["test year", "train", "val", "test"],

@@ -71,6 +71,30 @@ def test_median_ci_of_unit_values_keeps_inf_and_drops_nan():
     assert all(math.isnan(x) for x in median_ci(np.array([math.nan]), 1, 50))
 
 
+def test_a_test_year_without_a_position_counts_as_sharpe_0_and_the_page_says_how_many(tmp_path):
+    from experiments import metrics
+    from experiments.results import FLAT_YEAR, Record, _header, flat_year
+
+    zero = np.zeros(251)
+    assert math.isnan(metrics.sharpe(zero))  # undefined: zero volatility
+    m = flat_year({"sharpe_annual": math.nan, "sortino_annual": math.nan, "max_drawdown_frac": 0.0}, zero)
+    assert m == {"sharpe_annual": 0.0, "sortino_annual": 0.0, "max_drawdown_frac": 0.0, FLAT_YEAR: 1.0}
+    traded = np.r_[zero[:-1], 0.001]  # one bar with a position: its metrics stay what they were
+    assert flat_year({"sharpe_annual": 0.7}, traded) == {"sharpe_annual": 0.7}
+    plan = {
+        "walkforward": {"seeds": [0, 1], "train_years": 8, "val_years": 2, "tier_sets": ["tier3"], "baselines": 0},
+        "folds": [{"test_year": 2008, "train": ["a", "b"], "val": ["b", "c"], "test": ["c", "d"]}],
+        "units": [],
+        "command": "walk-forward",
+        "config": "train: {total_timesteps: 1000}",
+    }
+    recs = [Record("tier3", 2008, s, flat_year({"sharpe_annual": math.nan}, zero), zero, [], 1) for s in (0, 1)]
+    recs.append(Record("tier3", 2009, 0, flat_year({"sharpe_annual": 0.4}, traded), traded, [], 1))
+    lines = _header(tmp_path, plan, {"tier3": recs, "buy_and_hold_cap": recs[2:]}, [])
+    assert any("without any position" in x and "tier3 2" in x and "buy_and_hold_cap" not in x for x in lines)
+    assert not any("without any position" in x for x in _header(tmp_path, plan, {"tier3": recs[2:]}, []))
+
+
 def test_every_configuration_counts_its_trials():
     class R:
         def __init__(self, trials):
@@ -118,24 +142,31 @@ def test_the_budget_curve_reads_exactly_the_planned_units_and_pairs_them_by_fold
     from experiments.walkforward import unit_file
 
     sets = ["walkforward.first_test_year=2016", "walkforward.last_test_year=2017", "walkforward.seeds=[0, 1]"]
+    traded, flat = [1.0, 1.01, 1.0, 1.02], [1.0, 1.0, 1.0, 1.0]
+
+    def payload(unit, sharpe, equity):
+        return {"policies": {unit.tier_set: {"metrics": {"sharpe_annual": sharpe}, "equity": equity}}}
+
     planned = {}
     for budget, sharpe in ((1000, 0.1), (2000, 0.5)):
         wf, cfg = load_walkforward("walkforward", [*sets, f"train.total_timesteps={budget}"])
         planned[budget] = plan_units(wf, cfg)
         for unit in planned[budget]:
             value = sharpe + 0.01 * unit.seed + (unit.fold.test_year - 2016)
-            write_json_atomic(
-                unit_file(tmp_path, unit), {"policies": {unit.tier_set: {"metrics": {"sharpe_annual": value}}}}
-            )
+            if budget == 1000 and unit.fold.test_year == 2017 and unit.seed == 1:  # no position all year
+                write_json_atomic(unit_file(tmp_path, unit), payload(unit, "nan", flat))
+            else:
+                write_json_atomic(unit_file(tmp_path, unit), payload(unit, value, traded))
     wf, stale = load_walkforward("walkforward", [*sets, "train.total_timesteps=2000", "ppo.gamma=0.5"])
     for unit in plan_units(wf, stale):  # an older config version at the same budget, in the same folder
-        write_json_atomic(unit_file(tmp_path, unit), {"policies": {unit.tier_set: {"metrics": {"sharpe_annual": 9.0}}}})
+        write_json_atomic(unit_file(tmp_path, unit), payload(unit, 9.0, traded))
     curve = learning_curve(tmp_path, planned, "tier1+2+3")
     assert sorted(curve) == [1000, 2000]
     assert curve[2000] == {"2016/seed0": 0.5, "2016/seed1": 0.51, "2017/seed0": 1.5, "2017/seed1": 1.51}
     assert learning_curve(tmp_path, planned, "tier3") == {}  # not in the plan: nothing
+    assert curve[1000]["2017/seed1"] == 0.0  # Sharpe undefined without a position: counted as 0, not left out
     med, low, high = paired_gain(curve[1000], curve[2000])
-    assert med == pytest.approx(0.4) and low == pytest.approx(0.4) and high == pytest.approx(0.4)
+    assert med == pytest.approx(0.4) and low == pytest.approx(0.4) and 0.5 < high <= 1.51  # the flat pair: +1.51
     med, low, high = paired_gain({"a": 0.0, "b": 0.0, "c": 0.0}, {"a": -1.0, "b": 1.0, "c": 2.0, "d": 5.0})
     assert med == 1.0 and low == -1.0 and high == 2.0  # 'd' has no partner at the lower budget: left out
 
