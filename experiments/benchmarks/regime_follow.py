@@ -14,11 +14,23 @@ Example::
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import numpy as np
 
 COMPONENTS = ("theme", "technical")
+
+
+def _market(data: str) -> tuple[str, int] | None:
+    """``(preset, seed)`` of a ``synthetic:<preset>[:<seed>]`` dataset, or None for any other data."""
+    from envs.synthetic import PRESETS
+
+    kind, _, rest = data.partition(":")
+    market, _, seed = rest.partition(":")
+    if kind != "synthetic" or market not in PRESETS or not (seed.isdigit() or not seed):
+        return None
+    return market, int(seed or 0)
 
 
 def follow(run: Path) -> dict[int, dict[str, float]]:
@@ -33,8 +45,8 @@ def follow(run: Path) -> dict[int, dict[str, float]]:
     from experiments.train import load_policy
 
     cfg = load_config(run / "config.yaml")
-    _, market, seed = [*cfg.stack.data.split(":"), "0"][:3]
-    labels = PRESETS[market]().generate(PRESET_BARS, seed=int(seed)).labels
+    market, seed = _market(cfg.stack.data) or ("", 0)
+    labels = PRESETS[market]().generate(PRESET_BARS, seed=seed).labels
     policy = load_policy(run / "best" / "best_model.zip")
     env = make_env(cfg.stack, "test")
     obs, info = env.reset(seed=0)
@@ -63,6 +75,19 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("runs", nargs="+", type=Path, help="benchmark run folders (with config.yaml and best/)")
     args = p.parse_args(argv)
+    from experiments.config import load_config
+
+    for run in args.runs:
+        missing = [f for f in ("config.yaml", "best/best_model.zip") if not (run / f).is_file()]
+        data = "" if missing else load_config(run / "config.yaml").stack.data
+        if missing or _market(data) is None:
+            why = f"has no {missing[0]}" if missing else f"trades {data!r}, not a synthetic preset with known regimes"
+            print(
+                f"error: run folder {str(run)!r} {why}; pass a planted-edge benchmark run folder, e.g. "
+                "runs/bench/planted_edge/planted_edge_2regime-<variant>-s0-<time>",
+                file=sys.stderr,
+            )
+            return 2
     for run in args.runs:
         for k, s in follow(run).items():
             cells = ", ".join(f"corr(size, {c}) {s[f'corr_{c}']:+.2f}" for c in COMPONENTS)
