@@ -4,8 +4,8 @@ Each trial samples a configuration (:func:`suggest`), trains it once per *valida
 model (no checkpoint picking inside a trial) by its Sharpe ratio on that fold's validation window; the trial's
 value is the mean over folds. Folds roll the config's ``(train, val)`` pair back in time by one validation
 length each (fold 0 is the config's own pair), so no fold ever reaches the test window: a test year is never
-seen by tuning. The median pruner stops a trial whose running mean after a fold is below the median of earlier
-trials at the same fold.
+seen by tuning. The median pruner stops a trial whose running mean after a fold (not the last: a trial that
+scored every fold is complete) is below the median of earlier trials at the same fold.
 
 The study lives in an Optuna storage URL: by default SQLite in the tuning folder (``<out>/study.db``), or any
 database URL Optuna supports (``postgresql://...``) so several machines can work on one study. A second call
@@ -19,11 +19,20 @@ Outputs in the tuning folder::
     trials.csv          every trial: number, state, value, parameters, per-fold scores
     history.png         optimisation history; importance.png: parameter importances (once 2 trials finished)
     trials/<n>/fold<k>/ each trial's run folders (TensorBoard logs, models)
+    best-walkforward.yaml
+                        when the config is a walk-forward config: the same best config with its
+                        ``walkforward:`` section, for `tradebrain walk-forward` and `tradebrain ablate`
+
+A walk-forward config (one with a ``walkforward:`` section) is tuned on the validation windows that precede its
+first test year: fold 0 is the first walk-forward fold's own training and validation windows, and the folds
+before it roll back from there, so no test year of any walk-forward fold is seen while tuning.
 
 Example::
 
     tradebrain tune --config planted_edge --trials 20 --folds 2 --set train.total_timesteps=50000
     tradebrain train --config runs/tune-planted_edge/best.yaml
+    tradebrain tune --config walkforward --trials 20 --set train.total_timesteps=50000
+    tradebrain ablate --config runs/tune-walkforward/best-walkforward.yaml --timesteps 50000
 """
 
 from __future__ import annotations
@@ -40,7 +49,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from experiments.config import ConfigError, RunConfig, load_config, to_yaml
+from experiments.config import ConfigError, RunConfig, _plain, load_config, resolve_path, to_yaml
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +92,24 @@ def suggest(trial: Any) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------- folds
+def load_tuning_config(source: str | Path, overrides: list[str]) -> tuple[RunConfig, Any]:
+    """The run config to tune and, for a walk-forward config, its ``walkforward:`` section (else ``None``).
+
+    A walk-forward config is tuned on its first fold's training and validation windows (the test window is that
+    fold's test year, never scored): every earlier fold of :func:`validation_folds` ends before it.
+    """
+    path = resolve_path(source)
+    tree = yaml.safe_load(path.read_text()) or {}
+    if not (isinstance(tree, dict) and "walkforward" in tree):
+        return load_config(source, overrides=overrides), None
+    from experiments.walkforward import load_walkforward, make_folds
+
+    wf, cfg = load_walkforward(source, overrides)
+    first = make_folds(replace(wf, last_test_year=wf.first_test_year), cfg)[0]
+    stack = replace(cfg.stack, train=first.train, val=first.val, test=first.test)
+    return replace(cfg, stack=stack), wf
+
+
 def validation_folds(cfg: RunConfig, n_folds: int) -> list[RunConfig]:
     """``n_folds`` configs whose ``(train, val)`` windows roll back by one validation length each.
 
@@ -147,7 +174,7 @@ def objective_factory(cfg: RunConfig, out: Path, n_folds: int) -> Any:
             scores.append(validation_sharpe(tcfg, result.model_path))
             trial.set_user_attr(f"fold{k}_val_sharpe", scores[-1])
             trial.report(float(np.mean(scores)), step=k)
-            if trial.should_prune():
+            if k < len(folds) - 1 and trial.should_prune():  # after the last fold the trial is complete
                 raise optuna.TrialPruned(f"mean validation Sharpe {np.mean(scores):.3f} after fold {k}")
         return float(np.mean(scores))
 
@@ -166,8 +193,16 @@ def tune(
     storage: str | None = None,
     study_name: str | None = None,
     n_folds: int = 2,
+    sampler_seed: int | None = None,
+    walkforward: Any = None,
 ) -> Any:
-    """Run ``n_trials`` more trials of the study (created or resumed) and write the outputs into ``out``."""
+    """Run ``n_trials`` more trials of the study (created or resumed) and write the outputs into ``out``.
+
+    The TPE sampler's seed is ``sampler_seed``, by default the config's seed plus the number of trials already in
+    the study: a resumed study draws new parameters (with one fixed seed a second call would repeat the first
+    call's random start-up trials), and the same calls in the same order give the same study. Workers that start
+    on one study at the same time need distinct ``sampler_seed`` values, for the same reason.
+    """
     import optuna
 
     if n_trials < 1:
@@ -179,16 +214,17 @@ def tune(
         study_name=study_name or f"tradebrain-{cfg.name}",
         storage=storage,
         direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=cfg.seed),
         pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0),
         load_if_exists=True,
     )
+    seed = cfg.seed + len(study.trials) if sampler_seed is None else sampler_seed
+    study.sampler = optuna.samplers.TPESampler(seed=seed)
     study.set_user_attr("base_config", to_yaml(cfg))
     before = len(study.trials)
     t0 = time.perf_counter()
     study.optimize(objective_factory(cfg, out, n_folds), n_trials=n_trials, gc_after_trial=True)
     logger.info("%d trials in %.0f s (%d in the study)", n_trials, time.perf_counter() - t0, len(study.trials))
-    write_outputs(study, cfg, out)
+    write_outputs(study, cfg, out, walkforward)
     assert len(study.trials) >= before + n_trials
     return study
 
@@ -208,8 +244,9 @@ def best_config(study: Any, cfg: RunConfig) -> RunConfig:
     return replace(best, name=f"{cfg.name}-tuned", n_trials=max(cfg.n_trials, trials_evaluated(study)))
 
 
-def write_outputs(study: Any, cfg: RunConfig, out: Path) -> None:
-    """best.yaml, trials.csv and the PNG plots (history always, importance once two trials completed)."""
+def write_outputs(study: Any, cfg: RunConfig, out: Path, walkforward: Any = None) -> None:
+    """best.yaml (and best-walkforward.yaml with the ``walkforward`` section when given), trials.csv and the PNG
+    plots (history always, importance once two trials completed)."""
     import optuna
 
     frame = study.trials_dataframe(attrs=("number", "state", "value", "params", "user_attrs"))
@@ -222,6 +259,12 @@ def write_outputs(study: Any, cfg: RunConfig, out: Path) -> None:
             f"{study.best_value:.3f} (trial {study.best_trial.number}); n_trials counts every trial evaluated\n"
         )
         (out / "best.yaml").write_text(header + to_yaml(best))
+        if walkforward is not None:
+            import dataclasses
+
+            tree = {"walkforward": _plain(dataclasses.asdict(walkforward)), **yaml.safe_load(to_yaml(best))}
+            note = "# every fold of `tradebrain walk-forward` / `ablate` sets its own stack windows\n"
+            (out / "best-walkforward.yaml").write_text(header + note + yaml.safe_dump(tree, sort_keys=False))
     import matplotlib
 
     matplotlib.use("Agg")
@@ -260,14 +303,26 @@ class _quiet_experimental:
 # ---------------------------------------------------------------------------------------------- CLI
 def cmd_tune(args: argparse.Namespace) -> int:
     overrides = list(args.set or [])
-    cfg = load_config(args.config, overrides=overrides)
+    cfg, wf = load_tuning_config(args.config, overrides)
     out = Path(args.out) if args.out else Path(cfg.runs_dir) / f"tune-{cfg.name}"
-    study = tune(cfg, args.trials, out=out, storage=args.storage, study_name=args.study_name, n_folds=args.folds)
+    study = tune(
+        cfg,
+        args.trials,
+        out=out,
+        storage=args.storage,
+        study_name=args.study_name,
+        n_folds=args.folds,
+        sampler_seed=args.sampler_seed,
+        walkforward=wf,
+    )
     storage = args.storage or default_storage(out)
     print(f"study      : {study.study_name} ({len(study.trials)} trials; storage {storage})")
     if (out / "best.yaml").exists():
         print(f"best       : mean validation Sharpe {study.best_value:.3f}, trial {study.best_trial.number}")
         print(f"best config: {out / 'best.yaml'}   (tradebrain train --config {out / 'best.yaml'})")
+        if wf is not None:
+            wf_file = out / "best-walkforward.yaml"
+            print(f"walk-forward: {wf_file}   (tradebrain ablate --config {wf_file})")
     print(f"plots      : {out / 'history.png'}, {out / 'importance.png'}")
     return 0
 
@@ -281,5 +336,11 @@ def register(sub: Any) -> None:
     p.add_argument("--folds", type=int, default=2, help="validation folds per trial (rolling back in time)")
     p.add_argument("--storage", default=None, help="Optuna storage URL (default: SQLite in the tuning folder)")
     p.add_argument("--study-name", default=None, help="study name (default: tradebrain-<config name>)")
+    p.add_argument(
+        "--sampler-seed",
+        type=int,
+        default=None,
+        help="TPE seed (default: config seed + trials already in the study); give each concurrent worker its own",
+    )
     p.add_argument("--out", default=None, help="tuning folder (default: <runs_dir>/tune-<config name>)")
     p.set_defaults(func=cmd_tune)

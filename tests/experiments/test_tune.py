@@ -59,6 +59,8 @@ def test_three_trials_then_resume_adds_to_the_same_study(config_file, tmp_path, 
     assert main(["tune", "--config", str(config_file), "--trials", "1", "--folds", "2", "--out", str(out)]) == 0
     study = optuna.load_study(study_name="tradebrain-tinytune", storage=storage)
     assert len(study.trials) == 4
+    # the resumed call draws new parameters (a fixed sampler seed would replay trial 0's random start-up draw)
+    assert study.trials[3].params["ppo.learning_rate"] not in [t.params["ppo.learning_rate"] for t in study.trials[:3]]
     for name in ("best.yaml", "trials.csv", "history.png"):
         assert (out / name).exists(), name
     best = load_config(out / "best.yaml")
@@ -69,6 +71,8 @@ def test_three_trials_then_resume_adds_to_the_same_study(config_file, tmp_path, 
     assert best.stack.reward.kind == params["stack.reward.kind"]
     assert best.train.normalize_obs == params["train.normalize_obs"]
     assert best.stack.test == tuple(TINY["stack"]["test"])
+    for trial in study.trials:  # a trial that scored its last fold is complete, never pruned
+        assert trial.state.name != "PRUNED" or "fold1_val_sharpe" not in trial.user_attrs, trial.user_attrs
     for trial in study.trials:  # trained on validation folds only: every fold's run ended before the test window
         for fold in (out / "trials" / str(trial.number)).glob("fold*"):
             cfg = load_config(fold / "config.yaml")
