@@ -215,3 +215,21 @@ def test_regime_sharpes_pool_each_regimes_bars_over_folds_and_seeds():
     assert per["crisis"] == pytest.approx((metrics.sharpe(r1[100:]), 200 / 500))
     row = next(line for line in regime_table(recs) if line.startswith("| tier1+2+3"))
     assert f"{per['crisis'][0]:.2f} (40%)" in row and row.count("| - ") == 3
+
+
+def test_compare_runs_pairs_only_the_same_test_year_and_seed_in_fold_major_order(capsys):
+    from experiments.benchmarks.compare_runs import main as compare_main
+    from experiments.benchmarks.compare_runs import paired_sharpes
+    from experiments.results import Record
+
+    def rec(name, fold, seed, sharpe):
+        return Record(name, fold, seed, {"sharpe_annual": sharpe}, np.zeros(3), ["choppy"] * 3, 1)
+
+    a = {"tier3": [rec("tier3", f, s, 0.1 * f + s) for f in (2008, 2007) for s in (0, 1)], "only_a": []}
+    b = {"tier3": [rec("tier3", 2007, 0, 1.0), rec("tier3", 2008, 1, 2.0), rec("tier3", 2009, 0, 9.0)]}
+    pairs = paired_sharpes(a, b)
+    assert list(pairs) == ["tier3"]  # a configuration in one run only is not compared
+    assert pairs["tier3"]["keys"] == [(2007, 0), (2008, 1)]  # only pairs both runs have, fold-major
+    assert pairs["tier3"]["a"] == pytest.approx([200.7, 201.8]) and pairs["tier3"]["b"] == [1.0, 2.0]
+    assert compare_main(["/nonexistent/a", "/nonexistent/b"]) == 2
+    assert "is not a walk-forward run" in capsys.readouterr().err
