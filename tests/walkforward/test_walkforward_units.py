@@ -71,6 +71,14 @@ def test_median_ci_of_unit_values_keeps_inf_and_drops_nan():
     assert all(math.isnan(x) for x in median_ci(np.array([math.nan]), 1, 50))
 
 
+def test_median_ci_resamples_blocks_of_neighbouring_units_in_the_order_given():
+    # Each fold's three seeds spread the same way (-1, 0, +1): blocks of neighbours hold all three, so the bootstrap
+    # medians stay at 0. Sorted first (the old code), blocks held equal values and the medians swung to -1 and +1.
+    fold_major = np.tile([-1.0, 0.0, 1.0], 12)
+    assert median_ci(fold_major, n_seeds=3, n_boot=1000) == (0.0, 0.0, 0.0)
+    assert median_ci(np.sort(fold_major), n_seeds=3, n_boot=1000) == (0.0, -1.0, 1.0)
+
+
 def test_a_test_year_without_a_position_counts_as_sharpe_0_and_the_page_says_how_many(tmp_path):
     from experiments import metrics
     from experiments.results import FLAT_YEAR, Record, _header, flat_year
