@@ -616,6 +616,11 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
+def config_tree(cfg: Any) -> dict[str, Any]:
+    """A config dataclass (:class:`RunConfig` or a section's) as plain dicts and lists, ready for ``yaml.safe_dump``."""
+    return _plain(dataclasses.asdict(cfg))  # type: ignore[no-any-return]
+
+
 def to_yaml(cfg: RunConfig) -> str:
     """The fully resolved config as YAML (written into every run folder; loads back to an equal config)."""
-    return yaml.safe_dump(_plain(dataclasses.asdict(cfg)), sort_keys=False)
+    return yaml.safe_dump(config_tree(cfg), sort_keys=False)

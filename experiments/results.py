@@ -93,6 +93,13 @@ def flat_year(m: dict[str, float], returns: np.ndarray) -> dict[str, float]:
     return {**m, "sharpe_annual": 0.0, "sortino_annual": 0.0, FLAT_YEAR: 1.0}
 
 
+def policy_metrics(pol: Mapping[str, Any]) -> tuple[dict[str, float], np.ndarray]:
+    """A unit file's policy entry as the page reads it: its metrics (a flat year counted as Sharpe 0,
+    :func:`flat_year`) and its per-bar returns."""
+    r = metrics.bar_returns(np.asarray(pol["equity"], dtype=np.float64))
+    return flat_year(decode_metrics(pol["metrics"]), r), r
+
+
 def load_records(root: Path) -> tuple[dict[str, Any], dict[str, list[Record]], list[str]]:
     """The plan, ``{configuration: records}`` (ordered: tier sets, then baselines) and the keys not on disk yet."""
     from experiments.walkforward import PLAN
@@ -111,17 +118,8 @@ def load_records(root: Path) -> tuple[dict[str, Any], dict[str, list[Record]], l
         payload = json.loads(path.read_text())
         labels = payload["regimes"][:-1]  # the return from bar t to t + 1 is labelled by the regime at t
         for name, pol in payload["policies"].items():
-            r = metrics.bar_returns(np.asarray(pol["equity"], dtype=np.float64))
-            rec = Record(
-                name,
-                payload["fold"],
-                payload["seed"],
-                flat_year(decode_metrics(pol["metrics"]), r),
-                r,
-                labels,
-                pol["trials"],
-            )
-            records[name].append(rec)
+            m, r = policy_metrics(pol)
+            records[name].append(Record(name, payload["fold"], payload["seed"], m, r, labels, pol["trials"]))
     tier_sets = [t for t in plan["walkforward"]["tier_sets"] if t in records]
     order = tier_sets + sorted(k for k in records if k not in tier_sets)
     return plan, {k: sorted(records[k], key=lambda x: (x.fold, x.seed)) for k in order}, missing

@@ -43,13 +43,16 @@ import math
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import yaml
 
-from experiments.config import ConfigError, RunConfig, _plain, load_config, resolve_path, to_yaml
+from experiments.config import ConfigError, RunConfig, config_tree, load_config, resolve_path, to_yaml
+
+if TYPE_CHECKING:
+    from experiments.walkforward import WalkForwardConfig
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +95,7 @@ def suggest(trial: Any) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------- folds
-def load_tuning_config(source: str | Path, overrides: list[str]) -> tuple[RunConfig, Any]:
+def load_tuning_config(source: str | Path, overrides: list[str]) -> tuple[RunConfig, WalkForwardConfig | None]:
     """The run config to tune and, for a walk-forward config, its ``walkforward:`` section (else ``None``).
 
     A walk-forward config is tuned on its first fold's training and validation windows (the test window is that
@@ -194,7 +197,7 @@ def tune(
     study_name: str | None = None,
     n_folds: int = 2,
     sampler_seed: int | None = None,
-    walkforward: Any = None,
+    walkforward: WalkForwardConfig | None = None,
 ) -> Any:
     """Run ``n_trials`` more trials of the study (created or resumed) and write the outputs into ``out``.
 
@@ -244,7 +247,7 @@ def best_config(study: Any, cfg: RunConfig) -> RunConfig:
     return replace(best, name=f"{cfg.name}-tuned", n_trials=max(cfg.n_trials, trials_evaluated(study)))
 
 
-def write_outputs(study: Any, cfg: RunConfig, out: Path, walkforward: Any = None) -> None:
+def write_outputs(study: Any, cfg: RunConfig, out: Path, walkforward: WalkForwardConfig | None = None) -> None:
     """best.yaml (and best-walkforward.yaml with the ``walkforward`` section when given), trials.csv and the PNG
     plots (history always, importance once two trials completed)."""
     import optuna
@@ -260,9 +263,7 @@ def write_outputs(study: Any, cfg: RunConfig, out: Path, walkforward: Any = None
         )
         (out / "best.yaml").write_text(header + to_yaml(best))
         if walkforward is not None:
-            import dataclasses
-
-            tree = {"walkforward": _plain(dataclasses.asdict(walkforward)), **yaml.safe_load(to_yaml(best))}
+            tree = {"walkforward": config_tree(walkforward), **config_tree(best)}
             note = "# every fold of `tradebrain walk-forward` / `ablate` sets its own stack windows\n"
             (out / "best-walkforward.yaml").write_text(header + note + yaml.safe_dump(tree, sort_keys=False))
     import matplotlib

@@ -24,10 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments import metrics
-from experiments.backtest import decode_metrics
 from experiments.benchmarks import write_json
-from experiments.results import flat_year
+from experiments.results import policy_metrics
 from experiments.walkforward import PLAN, Unit, load_walkforward, plan_units, run_walkforward, unit_file
 
 
@@ -40,8 +38,7 @@ def learning_curve(root: Path, units: Mapping[int, list[Unit]], tier_set: str) -
             if unit.tier_set != tier_set:
                 continue
             pol = json.loads(unit_file(root, unit).read_text())["policies"][tier_set]
-            r = metrics.bar_returns(np.asarray(pol["equity"], dtype=np.float64))
-            value = flat_year(decode_metrics(pol["metrics"]), r)["sharpe_annual"]  # a year without a position: 0
+            value = policy_metrics(pol)[0]["sharpe_annual"]  # a year without a position: 0
             curve.setdefault(budget, {})[f"{unit.fold.test_year}/seed{unit.seed}"] = value
     return curve
 
