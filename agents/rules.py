@@ -3,7 +3,7 @@
 A rule reads the observation by slot **name** (:data:`~envs.layout.OBS_LAYOUT`) and asks for a bracket trade with
 ``action_map.encode(TradeParams(size, hold, stop, target))``; the env (or the live brain) applies every risk limit.
 :class:`CompositeScoreRule` is what the live brain trades when it has Tiers 1 and 2 but no trained policy, and the
-``composite_score`` baseline of :mod:`experiments.baselines`: one implementation for both. Torch-free.
+``composite_score`` baseline of :mod:`experiments.evaluation.baselines`: one implementation for both. Torch-free.
 """
 
 from __future__ import annotations

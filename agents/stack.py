@@ -2,7 +2,7 @@
 
 One function builds one env for a split (train, val or test); one builds SB3 vectorised envs for training
 (``DummyVecEnv`` or ``SubprocVecEnv``); :func:`make_stack_env` is the Gymnasium entry point of
-``tradebrain/TradingBrainStack-v0`` (registered by ``import envs``), which builds the same env from keywords for
+``tradebrain/TradingBrainStack-v1`` (registered by ``import envs``), which builds the same env from keywords for
 any RL library that speaks Gymnasium (CleanRL, RLlib, TorchRL, Tianshou). The Tier 2 detector is fitted once
 per split on the ``tier2_fit_bars`` bars *before* that split's window (never on a bar it labels) and shared by
 the copies of the env. The Tier 1 bandit starts every episode from its prior, in every split, and learns online
@@ -24,7 +24,7 @@ Example:
     >>> env = make_env(cfg, "test")                                  # wrapped, window = cfg.test
     >>> venv = make_vec_env(cfg, n_envs=4, seed=0)                   # SB3 DummyVecEnv + VecMonitor
     >>> venv = make_vec_env(cfg, n_envs=4, seed=0, vec_env="subproc")  # one process per copy
-    >>> env = gym.make("tradebrain/TradingBrainStack-v0", split="test", tier1=False)
+    >>> env = gym.make("tradebrain/TradingBrainStack-v1", split="test", tier1=False)
 """
 
 from __future__ import annotations
@@ -38,13 +38,13 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
 
+from agents.config import VEC_ENVS, Split, StackConfig, TierConfig
 from agents.tier1 import ComponentBandit, ComponentWeightWrapper
 from agents.tier2 import RegimeDetector, RegimeWrapper
 from envs.data import MarketData, load
@@ -59,77 +59,11 @@ if TYPE_CHECKING:  # SB3 (and torch) load only when a VecEnv is built: env worke
 
 logger = logging.getLogger(__name__)
 
-Split = Literal["train", "val", "test"]
-
-VEC_ENVS: tuple[str, ...] = ("dummy", "subproc")
-"""Values of ``make_vec_env(vec_env=...)`` (the config key ``train.vec_env``)."""
-
 DETECTOR_CACHE_SIZE = 8
 """Fitted Tier 2 detectors kept by :func:`fit_detector` with ``cache=True`` (least recently used dropped)."""
 
 _detector_cache: OrderedDict[str, RegimeDetector] = OrderedDict()
 _detector_lock = threading.Lock()
-
-
-@dataclass(frozen=True)
-class TierConfig:
-    """Which tiers are on, and their hyper-parameters.
-
-    Attributes:
-        tier1: Thompson-sampling component weights (slots 15-18); uniform 0.25 when off.
-        tier2: HMM regime probabilities (slots 19-23) and the crisis rule; uniform 0.2 when off.
-        tier1_gamma: Discount of the bandit's posteriors (1.0 = no forgetting).
-        tier1_per_regime: Keep one set of posteriors per regime (uses Tier 2's regime when on).
-        tier2_states: Hidden states of the Gaussian HMM.
-        tier2_restarts: EM restarts when fitting the HMM.
-        tier2_fit_bars: Bars before a window used to fit its detector.
-    """
-
-    tier1: bool = True
-    tier2: bool = True
-    tier1_gamma: float = 0.97
-    tier1_per_regime: bool = True
-    tier2_states: int = 3
-    tier2_restarts: int = 3
-    tier2_fit_bars: int = 750
-
-
-@dataclass(frozen=True)
-class StackConfig:
-    """Everything that defines the environment an agent trades in.
-
-    Attributes:
-        data: Dataset name (``sp500``, ``nasdaq``) or a CSV/Parquet path.
-        train: ``[start, stop)`` dates of the training window.
-        val: Validation window (model selection during training).
-        test: Test window (out-of-sample evaluation; never seen in training).
-        episode_bars: Training episode length cap in bars (random starts); evaluation runs the whole window.
-        min_trade: Smallest position opened, as a fraction of equity.
-        max_hold: Longest holding period an action can ask for, in bars.
-        initial_equity: Starting equity of every episode.
-        costs: Commission and slippage per side, in basis points.
-        limits: Risk limits (never overridden by any tier).
-        reward: Differential Sharpe reward and penalties.
-        tiers: Tier 1 and Tier 2 switches and settings.
-    """
-
-    data: str = "sp500"
-    train: tuple[str, str] = ("2002-01-01", "2013-01-01")
-    val: tuple[str, str] = ("2013-01-01", "2015-01-01")
-    test: tuple[str, str] = ("2015-01-01", "2019-01-01")
-    episode_bars: int = 252
-    min_trade: float = 0.01
-    max_hold: int = 20
-    initial_equity: float = 100_000.0
-    costs: Costs = field(default_factory=Costs)
-    limits: RiskLimits = field(default_factory=RiskLimits)
-    reward: RewardConfig = field(default_factory=RewardConfig)
-    tiers: TierConfig = field(default_factory=TierConfig)
-
-    def window(self, split: Split) -> tuple[str, str]:
-        if split not in ("train", "val", "test"):
-            raise ValueError(f"split={split!r}; choose 'train', 'val' or 'test'")
-        return getattr(self, split)
 
 
 def base_env(cfg: StackConfig, data: MarketData, split: Split) -> TradingEnv:
@@ -346,9 +280,9 @@ def make_stack_env(
     cache: bool = True,
     **keywords: Any,
 ) -> gym.Env:
-    """The Gymnasium entry point of ``tradebrain/TradingBrainStack-v0``: :func:`make_env` from keywords.
+    """The Gymnasium entry point of ``tradebrain/TradingBrainStack-v1``: :func:`make_env` from keywords.
 
-    ``gym.make("tradebrain/TradingBrainStack-v0", **kw)`` and ``gym.make_vec(..., **kw)`` ("sync" or "async")
+    ``gym.make("tradebrain/TradingBrainStack-v1", **kw)`` and ``gym.make_vec(..., **kw)`` ("sync" or "async")
     call this function with ``kw``; everything it takes pickles, so an async worker builds its env from the
     keywords alone. The result equals ``make_env(stack_config(config, **keywords), split)``: the same
     observations, rewards and infos for the same seed and actions.
@@ -381,8 +315,8 @@ def make_stack_env(
 
     Example:
         >>> import gymnasium as gym, envs                                                # doctest: +SKIP
-        >>> env = gym.make("tradebrain/TradingBrainStack-v0", split="test", tier2_restarts=2)
-        >>> venv = gym.make_vec("tradebrain/TradingBrainStack-v0", 4, vectorization_mode="async", tier1=False)
+        >>> env = gym.make("tradebrain/TradingBrainStack-v1", split="test", tier2_restarts=2)
+        >>> venv = gym.make_vec("tradebrain/TradingBrainStack-v1", 4, vectorization_mode="async", tier1=False)
     """
     if not isinstance(tier1_learn, bool):
         raise TypeError(f"{STACK_ENV_ID}: tier1_learn must be a bool, got {tier1_learn!r}")

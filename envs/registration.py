@@ -1,14 +1,14 @@
-"""Gymnasium registration of ``tradebrain/TradingBrain-v0`` (the bare env) and ``tradebrain/TradingBrainStack-v0``.
+"""Gymnasium registration of ``tradebrain/TradingBrain-v1`` (the bare env) and ``tradebrain/TradingBrainStack-v1``.
 
 Importing :mod:`envs` registers both ids. Without an import, the ``"module:id"`` form imports the package first
-(Gymnasium 1.x no longer loads plugin entry points): ``gym.make("envs:tradebrain/TradingBrainStack-v0")``.
+(Gymnasium 1.x no longer loads plugin entry points): ``gym.make("envs:tradebrain/TradingBrainStack-v1")``.
 
-``tradebrain/TradingBrain-v0`` is :class:`envs.trading_env.TradingEnv`; its keywords are ``TradingEnv``'s.
+``tradebrain/TradingBrain-v1`` is :class:`envs.trading_env.TradingEnv`; its keywords are ``TradingEnv``'s.
 
-``tradebrain/TradingBrainStack-v0`` is the Tier 1 + Tier 2 stack that PPO trains on, built by
+``tradebrain/TradingBrainStack-v1`` is the Tier 1 + Tier 2 stack that PPO trains on, built by
 :func:`agents.stack.make_stack_env` from a :class:`agents.stack.StackConfig` given as keywords::
 
-    env = gym.make("tradebrain/TradingBrainStack-v0", data="sp500", split="train", tier1=True, tier2=True,
+    env = gym.make("tradebrain/TradingBrainStack-v1", data="sp500", split="train", tier1=True, tier2=True,
                    train=("2002-01-01", "2013-01-01"), commission_bps=1.0)
 
 Its entry point is a string, so registering it imports nothing from :mod:`agents` (``envs`` depends on no other
@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-ENV_ID = "tradebrain/TradingBrain-v0"
+ENV_ID = "tradebrain/TradingBrain-v1"
 """The bare trading env, :class:`envs.trading_env.TradingEnv`."""
 
-STACK_ENV_ID = "tradebrain/TradingBrainStack-v0"
+STACK_ENV_ID = "tradebrain/TradingBrainStack-v1"
 """The Tier 1 + Tier 2 stack, :func:`agents.stack.make_stack_env`."""
 
 

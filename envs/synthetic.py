@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from envs.data import DataError, MarketData
 from envs.layout import COMPONENTS
+from envs.market import DataError, MarketData
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""``TradingEnv``: trade-level (semi-Markov) single-asset trading environment, ``tradebrain/TradingBrain-v0``."""
+"""``TradingEnv``: trade-level (semi-Markov) single-asset trading environment, ``tradebrain/TradingBrain-v1``."""
 
 from __future__ import annotations
 
@@ -226,22 +226,23 @@ class TradingEnv(gym.Env):
     random_start; episode_bars: episode length cap; initial_equity; win_rate_window;
     exposure_elsewhere: gross exposure held outside this env (counts against max_gross).
 
+    ## Hooks for wrappers
+    The tier wrappers use these public members and nothing private: ``data``, ``features``, ``window`` and
+    ``bar`` (the bar of the last observation) to read; :meth:`set_weights` (Tier 1: the weights in force, written
+    into slots 15-18 of later observations and into the trades' records) and :meth:`set_regime_path` (Tier 2: the
+    regime probabilities of every bar, for the crisis rule, slots 19-23 and the trades' records) to write.
+    Observations are new arrays and infos new :class:`~envs.records.Info` dicts at every call; a wrapper copies
+    the observation before it writes into it and adds its keys to the info in place.
+
     ## Version history
-    * v0: initial version. Since then (same id): exits on the entry bar fill inside the bar (a level above the
-      open fills at the open); a regime path closes an open trade at the open after a crisis close; actions with
-      NaN or inf, windows past the data and unknown ``reset`` options raise instead of being clipped or ignored.
+    * v1: the id under which the behaviour below is registered (2026-12): exits on the entry bar fill inside the
+      bar (a level above the open fills at the open); a regime path closes an open trade at the open after a
+      crisis close; actions with NaN or inf, windows past the data and unknown ``reset`` options raise instead of
+      being clipped or ignored.
+    * v0: initial version (entry-bar exits at the level, no crisis exits of open trades, lenient inputs).
     """
 
     metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012 (gymnasium convention)
-    fresh_observations = True
-    """Every observation and info returned is a new object that the env keeps no reference to: a wrapper may write
-    into them instead of copying them (the Tier 1 and Tier 2 wrappers do). A subclass that reuses arrays or infos
-    must not declare it."""
-    tier_slots_from_hooks = True
-    """Slots 15-18 of every observation hold the weights of the last :meth:`set_weights` since the last reset
-    (uniform before), and slots 19-23 the regime of the observation's bar, the row of the regime path when one is
-    set (:meth:`set_regime_path`). The Tier 1 and Tier 2 wrappers then leave those slots as they are when they hold
-    what the wrapper would write. A subclass that writes them otherwise must not declare it."""
 
     def __init__(
         self,

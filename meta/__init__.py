@@ -1,0 +1,25 @@
+"""Tier 4: regime tasks, MAML / Reptile meta-learning, specialists, the selector and the torch-free online schedule.
+
+``meta`` imports ``envs`` and ``agents``. Names load on first use: ``import meta`` imports no torch.
+
+* :mod:`meta.config`: :class:`MetaConfig` (no torch); :mod:`meta.maml`: MAML and Reptile (``torch.func``).
+* :mod:`meta.tasks`, :mod:`meta.segments`: synthetic regime tasks and real-data regime segments.
+* :mod:`meta.policy`: the actor-critic with the SB3 PPO actor's shape; :mod:`meta.specialists`, :mod:`meta.selector`.
+* :mod:`meta.online`: the schedule the backtest and the live brain share (numpy only); :mod:`meta.brain`: Tier 4.
+"""
+
+from envs.lazy import lazy_exports
+
+__getattr__, __dir__, __all__ = lazy_exports(
+    __name__,
+    {
+        "MetaConfig": "meta.config",
+        "meta_train": "meta.maml",
+        "TaskDistribution": "meta.tasks",
+        "SegmentDistribution": "meta.segments",
+        "Tier4": "meta.brain",
+        "Tier4Policy": "meta.brain",
+        "train_tier4": "meta.brain",
+        "SpecialistSchedule": "meta.online",
+    },
+)

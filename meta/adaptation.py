@@ -25,8 +25,9 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from meta.maml import MetaConfig, _adapt_and_trace
-from meta.online import Decision, selector_features
+from meta.config import MetaConfig
+from meta.maml import _adapt_and_trace, config_loss
+from meta.online import SpecialistOutcome, selector_features
 from meta.policy import Params
 from meta.selector import Selector, SelectorData, greedy_action, round_robin, run_specialists
 from meta.specialists import Specialist
@@ -58,7 +59,7 @@ def adapt(params: Mapping[str, torch.Tensor], task: EnvTask, k: int, config: Met
     if k == 0:
         return {name: v.detach().clone() for name, v in params.items()}
     support = task.collect(params, k, seed)
-    adapted, _ = _adapt_and_trace(params, support, config, config.loss_fn())
+    adapted, _ = _adapt_and_trace(params, support, config, config_loss(config))
     return adapted
 
 
@@ -80,7 +81,7 @@ def selector_pick(
     specialists: Sequence[tuple[Specialist, Mapping[str, torch.Tensor]]],
     k: int,
     seed: int,
-) -> tuple[int, list[Decision]]:
+) -> tuple[int, list[SpecialistOutcome]]:
     """The specialist the selector picks after ``k`` round-robin decisions in the task's adaptation window."""
     decisions = run_specialists(task.make_env("train"), specialists, k, round_robin, seed) if k > 0 else []
     return selector.pick(selector_features(decisions)), decisions

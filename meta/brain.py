@@ -29,8 +29,9 @@ import numpy as np
 import torch
 
 from meta.adaptation import ADAPTATION_KS, selector_dataset
-from meta.maml import LogFn, MetaConfig, MetaHistory, TaskSampler
-from meta.online import Decision, SpecialistSchedule, selector_features, specialist_obs
+from meta.config import MetaConfig
+from meta.maml import LogFn, MetaHistory, TaskSampler
+from meta.online import SpecialistOutcome, SpecialistSchedule, selector_features, specialist_obs
 from meta.policy import Params
 from meta.selector import Selector, SelectorData, greedy_action, train_selector
 from meta.specialists import SPECIALISTS, Specialist, train_specialists
@@ -70,7 +71,7 @@ class Tier4:
         """``(risk profile, parameters)`` of each specialist, in order."""
         return [(s, self.params[s.name]) for s in self.specialists]
 
-    def pick(self, decisions: Sequence[Decision]) -> int:
+    def pick(self, decisions: Sequence[SpecialistOutcome]) -> int:
         """The selector's specialist (an index into :attr:`specialists`) after ``decisions``."""
         return self.pick_features(selector_features(decisions, len(self.specialists)))
 
@@ -175,7 +176,7 @@ class Tier4Policy:
         self.schedule = SpecialistSchedule(brain.pick_features, len(brain.specialists), explore, repick_every)
 
     @property
-    def decisions(self) -> list[Decision]:
+    def decisions(self) -> list[SpecialistOutcome]:
         return self.schedule.decisions
 
     @property

@@ -42,14 +42,14 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
+from meta.config import BASELINES, MetaConfig
 from meta.policy import Params, detach, init_params, log_prob, value
 from meta.tasks import Task, TradeBatch
 
@@ -59,7 +59,6 @@ LossFn = Callable[[Mapping[str, torch.Tensor], TradeBatch], torch.Tensor]
 """``loss(params, batch) -> scalar``: the task loss the inner and outer loops minimise."""
 LogFn = Callable[[str, float, int], Any]
 """``log(tag, value, step)``, e.g. ``SummaryWriter(...).add_scalar``."""
-BASELINES: tuple[str, ...] = ("mean", "value", "none")
 
 
 class TaskSampler(Protocol):
@@ -188,65 +187,9 @@ def reptile_update(
 
 
 # ------------------------------------------------------------------------------------------------- meta-training
-@dataclass(frozen=True)
-class MetaConfig:
-    """Meta-training settings.
-
-    Attributes:
-        algorithm: ``"maml"`` (outer Adam on the meta-gradient) or ``"reptile"`` (interpolation).
-        order: 1 (first-order MAML) or 2 (second-order); ignored by Reptile.
-        iterations: Outer iterations.
-        meta_batch: Tasks per iteration.
-        k_support: Support decisions per task (the K of "adapts in K trades").
-        k_query: Query decisions per task, collected with the adapted policy.
-        inner_lr: Inner step size (a default, to be tuned on the adaptation benchmark).
-        inner_steps: Inner gradient steps (Reptile needs several: with one it is joint training on all tasks).
-        outer_lr: Adam step size of the outer loop (MAML).
-        reptile_step: Interpolation step epsilon of Reptile.
-        baseline: Policy-gradient baseline: ``"mean"``, ``"value"`` or ``"none"`` (:func:`pg_loss`).
-        normalize: Normalise the advantages per batch.
-        vf_coef: Weight of the critic's error (``baseline="value"``).
-        max_grad_norm: Clip of the meta-gradient's global norm (None: no clip).
-        torch_threads: Torch threads of this process.
-    """
-
-    algorithm: Literal["maml", "reptile"] = "maml"
-    order: int = 1
-    iterations: int = 100
-    meta_batch: int = 8
-    k_support: int = 10
-    k_query: int = 10
-    inner_lr: float = 0.05
-    inner_steps: int = 1
-    outer_lr: float = 1e-3
-    reptile_step: float = 0.1
-    baseline: str = "mean"
-    normalize: bool = True
-    vf_coef: float = 0.5
-    max_grad_norm: float | None = 1.0
-    torch_threads: int = 1
-
-    def __post_init__(self) -> None:
-        if self.algorithm not in ("maml", "reptile"):
-            raise ValueError(f"algorithm={self.algorithm!r}; choose 'maml' or 'reptile'")
-        if self.order not in (1, 2):
-            raise ValueError(f"order={self.order!r} must be 1 or 2")
-        if self.baseline not in BASELINES:
-            raise ValueError(f"baseline={self.baseline!r} is not one of {list(BASELINES)}")
-        for name in ("iterations", "meta_batch", "k_support", "k_query", "torch_threads"):
-            v = getattr(self, name)
-            if int(v) != v or v < 1:
-                raise ValueError(f"MetaConfig.{name}={v!r} must be an integer >= 1")
-        if int(self.inner_steps) != self.inner_steps or self.inner_steps < 0:
-            raise ValueError(f"MetaConfig.inner_steps={self.inner_steps!r} must be an integer >= 0")
-        for name in ("inner_lr", "outer_lr", "reptile_step"):
-            v = getattr(self, name)
-            if not (math.isfinite(v) and v >= 0):
-                raise ValueError(f"MetaConfig.{name}={v!r} must be a finite number >= 0")
-
-    def loss_fn(self) -> LossFn:
-        """The task loss these settings define."""
-        return functools.partial(pg_loss, baseline=self.baseline, normalize=self.normalize, vf_coef=self.vf_coef)
+def config_loss(config: MetaConfig) -> LossFn:
+    """The task loss ``config`` defines (:func:`pg_loss` with its baseline, normalisation and critic weight)."""
+    return functools.partial(pg_loss, baseline=config.baseline, normalize=config.normalize, vf_coef=config.vf_coef)
 
 
 @dataclass(frozen=True)
@@ -401,7 +344,7 @@ def meta_train(
     start = init_params(seed) if init is None else init
     theta = {k: v.detach().clone().requires_grad_(True) for k, v in start.items()}
     optimizer = torch.optim.Adam(list(theta.values()), lr=config.outer_lr)
-    loss_fn, history = config.loss_fn(), MetaHistory()
+    loss_fn, history = config_loss(config), MetaHistory()
     for it in range(config.iterations):
         tasks = distribution.sample(config.meta_batch, rng, "train")
         rounds = [_task_round(detach(theta), task, config, loss_fn, rng) for task in tasks]
@@ -443,7 +386,7 @@ def evaluate_adaptation(
     random numbers), so their difference is the effect of the adaptation.
     """
     rng = np.random.default_rng(seed)
-    loss_fn, rows = config.loss_fn(), []
+    loss_fn, rows = config_loss(config), []
     for task in tasks:
         s_seed, q_seed = (int(x) for x in rng.integers(2**31, size=2))
         support = task.collect(params, config.k_support, s_seed)

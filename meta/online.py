@@ -1,8 +1,8 @@
 """Tier 4 online, without torch: the exploration schedule, the selector's inputs and what the specialists see.
 
 One implementation serves the backtest (:class:`meta.brain.Tier4Policy`, specialists and selector in torch) and the
-live brain (:class:`agents.live.LiveBrain`, the same networks as ONNX under onnxruntime), so a bundle replays the
-backtest's decisions (``tests/live/test_tier4_bundle.py``).
+live brain (:class:`experiments.live.brain.LiveBrain`, the same networks as ONNX under onnxruntime), so a bundle replays
+the backtest's decisions (``tests/live/test_tier4_bundle.py``).
 
 * :class:`SpecialistSchedule`: every ``repick_every`` decisions (and at the start) ``explore`` decisions go
   round-robin over the specialists; each decision is settled when the next one is asked for, from the equity then
@@ -33,7 +33,7 @@ SCHEDULE_FORMAT = 1
 
 
 @dataclass(frozen=True)
-class Decision:
+class SpecialistOutcome:
     """One decision of a specialist in a shared env: who acted, what it saw, what it made."""
 
     arm: int
@@ -50,11 +50,11 @@ class Decision:
         }
 
     @classmethod
-    def from_json(cls, d: Mapping[str, Any]) -> Decision:
+    def from_json(cls, d: Mapping[str, Any]) -> SpecialistOutcome:
         return cls(int(d["arm"]), np.asarray(d["obs"], dtype=np.float32), float(d["net_return"]), bool(d["traded"]))
 
 
-def selector_features(decisions: Sequence[Decision], n_arms: int = 3) -> np.ndarray:
+def selector_features(decisions: Sequence[SpecialistOutcome], n_arms: int = 3) -> np.ndarray:
     """The :data:`N_FEATURES` inputs of the selector: the mean Tier 2 regime probabilities of the decisions'
     observations, their mean ``vol_20`` and ``ret_20``, and per specialist the mean net return per decision
     (x 100), its share of the decisions and its win rate (0.5 before any trade). No decisions give uniform regime
@@ -120,9 +120,9 @@ class SpecialistSchedule:
 
     def reset(self) -> None:
         self.n_decisions = 0
-        self.decisions: list[Decision] = []
+        self.decisions: list[SpecialistOutcome] = []
         self.choices: list[tuple[int, int]] = []
-        self.phase: list[Decision] = []
+        self.phase: list[SpecialistOutcome] = []
         self.pending: tuple[int, np.ndarray, float] | None = None
         self.arm = 0
 
@@ -130,7 +130,7 @@ class SpecialistSchedule:
         if self.pending is None:
             return
         arm, obs, equity0 = self.pending
-        d = Decision(arm, obs, float(equity) / equity0 - 1.0, bool(traded))
+        d = SpecialistOutcome(arm, obs, float(equity) / equity0 - 1.0, bool(traded))
         if self.n_decisions % self.repick_every < self.explore:  # it was an exploration decision
             self.phase.append(d)
         self.n_decisions += 1
@@ -186,7 +186,7 @@ class SpecialistSchedule:
             raise ValueError(f"schedule state format {state.get('format')!r}; this tradebrain reads {SCHEDULE_FORMAT}")
         self.reset()
         self.n_decisions, self.arm = int(state["n_decisions"]), int(state["arm"])
-        self.phase = [Decision.from_json(d) for d in state["phase"]]
+        self.phase = [SpecialistOutcome.from_json(d) for d in state["phase"]]
         p = state.get("pending")
         if p is not None:
             self.pending = (int(p["arm"]), np.asarray(p["obs"], dtype=np.float32), float(p["equity"]))

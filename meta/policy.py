@@ -2,7 +2,7 @@
 
 MAML (Finn, Abbeel, Levine 2017, https://arxiv.org/abs/1703.03400) differentiates through gradient steps on the
 policy's parameters, so the parameters here are a plain ``dict[str, Tensor]`` (:data:`Params`), never the weights
-of a module updated in place. The network is exactly the actor-critic that :func:`agents.ppo.make_ppo` builds
+of a module updated in place. The network is exactly the actor-critic that :func:`agents.tier3.ppo.make_ppo` builds
 (SB3 ``ActorCriticPolicy``, ``MlpPolicy``, ``net_arch={"pi": [64, 64], "vf": [64, 64]}``, tanh activations,
 ``FlattenExtractor`` without parameters, a state-independent ``log_std`` initialised at
 ``PPOConfig.log_std_init = -0.5``), and its keys are the keys of that policy's ``state_dict``::
@@ -53,9 +53,9 @@ OBS_DIM = OBS_LAYOUT.size
 ACT_DIM = 4
 """Action size: size, hold, stop, target in ``Box(-1, 1)``."""
 NET_ARCH: tuple[int, ...] = (64, 64)
-"""Hidden layers of the actor and of the critic (``agents.ppo.PPOConfig.net_arch``)."""
+"""Hidden layers of the actor and of the critic (``agents.tier3.ppo.PPOConfig.net_arch``)."""
 LOG_STD_INIT = -0.5
-"""Initial log standard deviation (``agents.ppo.PPOConfig.log_std_init``)."""
+"""Initial log standard deviation (``agents.tier3.ppo.PPOConfig.log_std_init``)."""
 
 _GAINS = {"mlp_extractor": math.sqrt(2.0), "action_net": 0.01, "value_net": 1.0}
 """SB3's orthogonal-initialisation gains (``ActorCriticPolicy._build`` with ``ortho_init=True``)."""
@@ -207,7 +207,7 @@ def _sb3_policy(model: Any) -> Any:
     if any(p.numel() for p in policy.features_extractor.parameters()):
         problems.append("a features extractor with parameters (FlattenExtractor expected)")
     if problems:
-        raise ValueError(f"the SB3 policy is not an MlpPolicy of agents.ppo: {'; '.join(problems)}")
+        raise ValueError(f"the SB3 policy is not an MlpPolicy of agents.tier3.ppo: {'; '.join(problems)}")
     return policy
 
 
@@ -228,7 +228,7 @@ def load_into_sb3(params: Mapping[str, torch.Tensor], model: Any) -> Any:
 
     Raises:
         ValueError: Keys or shapes differ from the model's policy (the message names them): build the model with
-            :func:`agents.ppo.make_ppo` and the same ``net_arch``.
+            :func:`agents.tier3.ppo.make_ppo` and the same ``net_arch``.
     """
     policy = _sb3_policy(model)
     target = policy.state_dict()
@@ -238,7 +238,7 @@ def load_into_sb3(params: Mapping[str, torch.Tensor], model: Any) -> Any:
         shapes = {k: (tuple(params[k].shape), tuple(target[k].shape)) for k in wrong}
         raise ValueError(
             f"params do not fit this SB3 policy: missing {missing}, unexpected {extra}, shapes (given, policy) "
-            f"{shapes}; build the model with agents.ppo.make_ppo and the same net_arch"
+            f"{shapes}; build the model with agents.tier3.ppo.make_ppo and the same net_arch"
         )
     with torch.no_grad():
         for key, tensor in target.items():

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from agents.stack import Split, StackConfig, fit_detector
+from agents.config import StackConfig
+from agents.stack import Split, fit_detector
 from agents.tier2 import RegimeDetector, RegimeWrapper
 from envs.data import MarketData
 from envs.layout import REGIMES

@@ -20,7 +20,7 @@ adaptation window, and end with one specialist, which then trades (:mod:`meta.ad
 Every specialist acts with its mean action (greedy) in these decisions: the exploration is over specialists, not
 inside them.
 
-``Decision`` and ``selector_features`` live in :mod:`meta.online` (torch-free, shared with the live brain).
+``SpecialistOutcome`` and ``selector_features`` live in :mod:`meta.online` (torch-free, shared with the live brain).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from meta.online import N_FEATURES, Decision
+from meta.online import N_FEATURES, SpecialistOutcome
 from meta.policy import action_distribution
 from meta.specialists import Specialist
 
@@ -49,20 +49,22 @@ def run_specialists(
     env: gym.Env,
     specialists: Sequence[tuple[Specialist, Mapping[str, torch.Tensor]]],
     k: int,
-    choose: Callable[[int, Sequence[Decision]], int],
+    choose: Callable[[int, Sequence[SpecialistOutcome]], int],
     seed: int,
-) -> list[Decision]:
+) -> list[SpecialistOutcome]:
     """``k`` decisions in ``env`` (the task's adaptation env, unbounded actions), each by the specialist
     ``choose(i, decisions_so_far)`` picks, acting greedily through its size bound; resets when an episode ends."""
     rng = np.random.default_rng(seed)
     obs, info = env.reset(seed=int(rng.integers(2**31)))
-    out: list[Decision] = []
+    out: list[SpecialistOutcome] = []
     for i in range(int(k)):
         arm = int(choose(i, out))
         spec, params = specialists[arm]
         equity0 = float(info["equity"])
         next_obs, _, terminated, truncated, info = env.step(spec.env_action(greedy_action(params, obs)))
-        out.append(Decision(arm, np.asarray(obs, np.float32), float(info["equity"]) / equity0 - 1.0, "trade" in info))
+        out.append(
+            SpecialistOutcome(arm, np.asarray(obs, np.float32), float(info["equity"]) / equity0 - 1.0, "trade" in info)
+        )
         obs = next_obs
         if terminated or truncated:
             obs, info = env.reset(seed=int(rng.integers(2**31)))
@@ -131,11 +133,11 @@ def bandit_pick(
     k: int,
     seed: int,
     default: int = 0,
-) -> tuple[int, list[Decision]]:
+) -> tuple[int, list[SpecialistOutcome]]:
     """K decisions allocated by :class:`SpecialistBandit`, and the arm it settles on."""
     bandit = SpecialistBandit(len(specialists), seed=seed, default=default)
 
-    def choose(i: int, done: Sequence[Decision]) -> int:
+    def choose(i: int, done: Sequence[SpecialistOutcome]) -> int:
         if done:
             bandit.update(done[-1].arm, done[-1].net_return)
         return bandit.choose()
@@ -161,8 +163,8 @@ class Selector(nn.Module):
             return int(self(torch.as_tensor(features, dtype=torch.float32)[None]).argmax(dim=1)[0])
 
 
-def round_robin(i: int, _: Sequence[Decision]) -> int:
-    """Decision ``i`` by specialist ``i mod 3``."""
+def round_robin(i: int, _: Sequence[SpecialistOutcome]) -> int:
+    """SpecialistOutcome ``i`` by specialist ``i mod 3``."""
     return i % 3
 
 

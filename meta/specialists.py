@@ -35,8 +35,10 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from agents.stack import Split, StackConfig, make_env
-from meta.maml import LogFn, MetaConfig, MetaResult, TaskSampler, meta_train
+from agents.config import StackConfig
+from agents.stack import Split, make_env
+from meta.config import MetaConfig
+from meta.maml import LogFn, MetaResult, TaskSampler, meta_train
 from meta.tasks import EnvTask, TradeBatch, collect_trades
 
 

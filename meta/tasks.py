@@ -58,7 +58,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from agents.stack import Split, StackConfig, TierConfig, make_env
+from agents.config import StackConfig, TierConfig
+from agents.stack import Split, make_env
 from agents.tier2 import RegimeDetector
 from envs.data import MarketData
 from envs.features import LOOKBACK

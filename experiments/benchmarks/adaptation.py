@@ -43,6 +43,11 @@ from typing import Any
 import numpy as np
 
 from experiments.benchmarks import write_json
+from experiments.training.meta import MetaTrainConfig
+from meta.config import BASELINES
+
+DEFAULTS = MetaTrainConfig()
+"""The settings the benchmark starts from: those of ``tradebrain meta-train``."""
 
 KS: tuple[int, ...] = (0, 1, 3, 5, 10, 20, 30)  # meta.adaptation.ADAPTATION_KS (imported lazily: no torch here)
 GRADIENT_METHODS: tuple[str, ...] = ("maml", "fomaml", "reptile", "pretrained", "random")
@@ -50,9 +55,8 @@ METHODS: tuple[str, ...] = (*GRADIENT_METHODS, "bandit", "selector", "oracle")
 
 
 def _meta_config(args: argparse.Namespace, method: str) -> Any:
-    from meta.maml import MetaConfig
-
-    base = MetaConfig(
+    base = dataclasses.replace(
+        DEFAULTS.maml,
         iterations=args.iterations,
         meta_batch=args.meta_batch,
         k_support=args.k_support,
@@ -241,18 +245,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--tasks", type=int, default=24, help="held-out tasks (the same for every seed)")
     p.add_argument("--task-seed", type=int, default=10_000)
-    p.add_argument("--iterations", type=int, default=300, help="meta-training iterations per method")
-    p.add_argument("--meta-batch", type=int, default=8)
-    p.add_argument("--k-support", type=int, default=10)
-    p.add_argument("--k-query", type=int, default=10)
-    p.add_argument("--inner-lr", type=float, default=0.05)
-    p.add_argument("--inner-steps", type=int, default=1)
+    m = DEFAULTS.maml  # the defaults of `tradebrain meta-train` (experiments.training.meta.MetaTrainConfig)
+    p.add_argument("--iterations", type=int, default=m.iterations, help="meta-training iterations per method")
+    p.add_argument("--meta-batch", type=int, default=m.meta_batch)
+    p.add_argument("--k-support", type=int, default=m.k_support)
+    p.add_argument("--k-query", type=int, default=m.k_query)
+    p.add_argument("--inner-lr", type=float, default=m.inner_lr)
+    p.add_argument("--inner-steps", type=int, default=m.inner_steps)
     p.add_argument("--reptile-inner-steps", type=int, default=5)
-    p.add_argument("--outer-lr", type=float, default=1e-3)
-    p.add_argument("--baseline", default="mean", choices=["mean", "value", "none"])
-    p.add_argument("--n-bars", type=int, default=750, help="tradable bars of a task's market")
-    p.add_argument("--adapt-bars", type=int, default=250, help="of which the adaptation window")
-    p.add_argument("--selector-tasks", type=int, default=120, help="training tasks of the selector")
+    p.add_argument("--outer-lr", type=float, default=m.outer_lr)
+    p.add_argument("--baseline", default=m.baseline, choices=list(BASELINES))
+    p.add_argument("--n-bars", type=int, default=DEFAULTS.n_bars, help="tradable bars of a task's market")
+    p.add_argument("--adapt-bars", type=int, default=DEFAULTS.adapt_bars, help="of which the adaptation window")
+    p.add_argument("--selector-tasks", type=int, default=DEFAULTS.selector_tasks, help="training tasks of the selector")
     p.add_argument("--jobs", type=int, default=min(len(os.sched_getaffinity(0)), 3))
     p.add_argument("--out", default="runs/bench/adaptation", help="folder of adaptation.json/.md/.png")
     args = p.parse_args(argv)

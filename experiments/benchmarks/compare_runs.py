@@ -2,10 +2,10 @@
 
 For every configuration (tier set or baseline) in both runs' results, the test-year Sharpe of B minus that of A
 on the same (test year, seed), with the results page's rules: a year without a position has Sharpe 0
-(:func:`experiments.results.flat_year`), and the median over the pairs gets the page's 95% stationary-bootstrap
-interval (:func:`experiments.results.median_ci`, mean block = the number of seeds). Also printed: the median
-test-year Sharpe of each run and in how many pairs B is higher. Baselines do not depend on the PPO config, so
-their rows check that both runs tested the same years (every difference 0).
+(:func:`experiments.walkforward.results.flat_year`), and the median over the pairs gets the page's 95%
+stationary-bootstrap interval (:func:`experiments.walkforward.results.median_ci`, mean block = the number of seeds).
+Also printed: the median test-year Sharpe of each run and in how many pairs B is higher. Baselines do not depend on the
+PPO config, so their rows check that both runs tested the same years (every difference 0).
 
 Example (the tuned config against the defaults, both at 50,000 PPO steps per unit)::
 
@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 
 from experiments.benchmarks import write_json
-from experiments.results import Record, load_records, median_ci
+from experiments.walkforward.results import Record, load_records, median_ci
 
 
 def paired_sharpes(a: Mapping[str, list[Record]], b: Mapping[str, list[Record]]) -> dict[str, dict[str, Any]]:
     """``{configuration: {"a": [...], "b": [...], "keys": [...]}}``: test-year Sharpes of the (fold, seed) pairs
-    both runs have, in fold-major order (the order :func:`~experiments.results.median_ci` blocks by)."""
+    both runs have, in fold-major order (the order :func:`~experiments.walkforward.results.median_ci` blocks by)."""
     out = {}
     for name in a:
         if name not in b:

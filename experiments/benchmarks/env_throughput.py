@@ -38,7 +38,8 @@ def _cpu_model() -> str:
 def _make(data: str, wrapped: bool):  # type: ignore[no-untyped-def]
     if not wrapped:
         return TradingEnv(data, random_start=True, episode_bars=252)
-    from agents.stack import StackConfig, make_env
+    from agents.config import StackConfig
+    from agents.stack import make_env
 
     return make_env(StackConfig(data=data), "train")
 

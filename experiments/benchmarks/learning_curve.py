@@ -31,7 +31,7 @@ from experiments.benchmarks import write_json
 def _snapshot_callback(every: int, folder: Path) -> Any:
     from stable_baselines3.common.callbacks import BaseCallback
 
-    from agents.obs_norm import ObsNormalizer
+    from agents.tier3.obs_norm import ObsNormalizer
 
     class Snapshot(BaseCallback):
         """Saves ``<folder>/<steps>/model.zip`` (+ ``obs_norm.json``) every ``every`` steps."""
@@ -59,11 +59,12 @@ def run_seed(config: str, overrides: list[str], seed: int, steps: int, points: i
     import torch
 
     torch.set_num_threads(1)
-    from agents import algos
     from agents.stack import make_env
-    from experiments.backtest import run_backtest
+    from agents.tier3 import algos
     from experiments.config import load_config, to_yaml
-    from experiments.train import load_policy, train_env
+    from experiments.evaluation.backtest import run_backtest
+    from experiments.evaluation.policies import load_policy
+    from experiments.training.train import train_env
 
     cfg = load_config(config, overrides=[*overrides, f"seed={seed}", f"train.total_timesteps={steps}"])
     folder = Path(runs_dir) / f"{cfg.name}-s{seed}"

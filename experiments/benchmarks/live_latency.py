@@ -38,8 +38,8 @@ def _pct(times_s: list[float]) -> dict[str, float]:
 def tiny_bundle(folder: Path) -> Path:
     """Train a tiny run on sp500 and export it (for a benchmark without a bundle at hand)."""
     from experiments.config import load_config
-    from experiments.export import export_bundle
-    from experiments.train import train
+    from experiments.live.export import export_bundle
+    from experiments.training.train import train
 
     overrides = [
         "stack.train=['2005-01-01', '2007-01-01']",
@@ -62,7 +62,7 @@ def in_process(bundle: Path, n: int) -> dict[str, Any]:
     """Load time, decide latency (no new bar / with a new bar) and learn throughput of a LiveBrain."""
     import pandas as pd
 
-    from agents.live import LiveBrain
+    from experiments.live.brain import LiveBrain
 
     loads = []
     for _ in range(3):
@@ -103,14 +103,14 @@ def in_process(bundle: Path, n: int) -> dict[str, Any]:
 
 
 def over_http(bundle: Path, n: int, store_dir: Path) -> dict[str, Any]:
-    """Decide latency and learn throughput against ``python -m experiments.service`` on 127.0.0.1."""
+    """Decide latency and learn throughput against ``python -m experiments.live.service`` on 127.0.0.1."""
     import httpx
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "TRADEBRAIN_TOKEN": TOKEN}
-    cmd = [sys.executable, "-m", "experiments.service", "--bundle", str(bundle), "--port", str(port)]
+    cmd = [sys.executable, "-m", "experiments.live.service", "--bundle", str(bundle), "--port", str(port)]
     proc = subprocess.Popen([*cmd, "--store", str(store_dir / "journal.sqlite")], env=env, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/api/learning"
     try:

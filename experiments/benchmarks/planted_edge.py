@@ -1,9 +1,9 @@
 """Does the agent learn a planted edge? Train on ``synthetic:planted_edge`` and compare out of sample.
 
-The market (``experiments/configs/planted_edge.yaml``): one regime, drift 0.0002 and vol 1% a day, whose
+The market (``experiments/config/presets/planted_edge.yaml``): one regime, drift 0.0002 and vol 1% a day, whose
 ``technical`` score has a 0.65 hit rate on the 5-bar forward return. For each variant (a named set of config
 overrides: reward kind, observation normalisation, discount ...) and seed, the benchmark trains with
-``experiments.train.train``, picks the best checkpoint on the validation window, and backtests it on the test
+``experiments.training.train.train``, picks the best checkpoint on the validation window, and backtests it on the test
 window beside the composite-score rule, buy-and-hold at the cap and the planted rule ``signal_technical``
 (20% long when technical > 0, hold 5 bars: the rule the edge was planted for). Each seed draws its own market
 (``synthetic:planted_edge:<seed>``; ``--fixed-data`` keeps the config's) and trains its own agent, so seeds
@@ -89,9 +89,9 @@ def _backtests(cfg: Any, model: Path | None, seed: int) -> dict[str, Any]:
     """The trained model (if any) and the baselines of :data:`BASELINES` on the test window of ``cfg``."""
     from agents.stack import fit_detector, make_env
     from envs.data import load
-    from experiments.backtest import run_backtest
-    from experiments.baselines import SignalRule, make_baselines
-    from experiments.train import load_policy
+    from experiments.evaluation.backtest import run_backtest
+    from experiments.evaluation.baselines import SignalRule, make_baselines
+    from experiments.evaluation.policies import load_policy
 
     data = load(cfg.stack.data)
     detector = fit_detector(cfg.stack, data, "test") if cfg.stack.tiers.tier2 else None
@@ -131,7 +131,7 @@ def run_unit(config: str, variant: str, seed: int, steps: int, runs_dir: str, va
 
     torch.set_num_threads(1)
     from experiments.config import load_config
-    from experiments.train import train
+    from experiments.training.train import train
 
     overrides = [*VARIANTS[variant], f"seed={seed}", f"train.total_timesteps={steps}", f"runs_dir={runs_dir}"]
     overrides.append(f"name={Path(config).stem}-{variant}-s{seed}")
@@ -155,7 +155,7 @@ def run_unit(config: str, variant: str, seed: int, steps: int, runs_dir: str, va
 
 
 def _diff(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
-    from experiments.metrics import paired_sharpe_difference
+    from experiments.evaluation.stats import paired_sharpe_difference
 
     d = paired_sharpe_difference(a, b, confidence=0.90, n_boot=1000, rng=0)
     return {"diff": d.diff_sharpe_annual, "low": d.ci_low_annual, "high": d.ci_high_annual}

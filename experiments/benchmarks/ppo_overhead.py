@@ -32,15 +32,17 @@ import numpy as np
 import torch
 from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 
-from agents.ppo import PPOConfig, make_ppo
-from agents.stack import StackConfig, TierConfig, make_vec_env
+from agents.config import StackConfig, TierConfig
+from agents.stack import make_vec_env
+from agents.tier3.config import PPOConfig
+from agents.tier3.ppo import make_ppo
 from envs.layout import OBS_LAYOUT
 from experiments.benchmarks import write_json
 
 PPO_SETTINGS = {
     # SB3's PPO defaults (n_steps 2048, batch 64, 10 epochs, log_std_init 0) with our 64x64 nets
     "sb3-default": PPOConfig(n_steps=2048, batch_size=64, n_epochs=10, log_std_init=0.0),
-    # what experiments/configs/quickstart.yaml trains with
+    # what experiments/config/presets/quickstart.yaml trains with
     "quickstart": PPOConfig(n_steps=256, batch_size=128, n_epochs=5),
 }
 

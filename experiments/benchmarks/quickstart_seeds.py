@@ -47,8 +47,8 @@ def run_seed(seed: int, overrides: list[str], runs_dir: str, tag: str) -> dict[s
 
     torch.set_num_threads(1)
     from experiments.config import load_config
-    from experiments.evaluate import evaluate, load_metrics
-    from experiments.train import train
+    from experiments.reporting.evaluate import evaluate, load_metrics
+    from experiments.training.train import train
 
     cfg = load_config(
         "quickstart", overrides=[*overrides, f"seed={seed}", f"runs_dir={runs_dir}", f"name=quickstart-s{seed}{tag}"]

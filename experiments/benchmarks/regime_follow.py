@@ -42,7 +42,7 @@ def follow(run: Path) -> dict[int, dict[str, float]]:
     from envs.layout import OBS_LAYOUT
     from envs.synthetic import PRESET_BARS, PRESETS
     from experiments.config import load_config
-    from experiments.train import load_policy
+    from experiments.evaluation.policies import load_policy
 
     cfg = load_config(run / "config.yaml")
     market, seed = _market(cfg.stack.data) or ("", 0)

@@ -1,6 +1,6 @@
 """PPO training throughput with ``train.vec_env: dummy`` against ``subproc``, at the quick start's settings.
 
-Both kinds train the same PPO (``experiments/configs/quickstart.yaml``: 4 env copies, n_steps 256, batch 128,
+Both kinds train the same PPO (``experiments/config/presets/quickstart.yaml``: 4 env copies, n_steps 256, batch 128,
 5 epochs, Tier 1 + 2 on, sp500) for the same number of steps with one torch thread, the same seed per pair,
 alternating (dummy, subproc, dummy, subproc, ...) so drifts in machine load hit both. What is timed is
 ``model.learn(steps)``: steps per second of wall-clock time (the subproc workers' CPU time is not this
@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.ppo import make_ppo
 from agents.stack import make_vec_env, subproc_start_method
+from agents.tier3.ppo import make_ppo
 from experiments.benchmarks import write_json
 from experiments.config import load_config
 

@@ -25,8 +25,10 @@ from pathlib import Path
 import numpy as np
 
 from experiments.benchmarks import write_json
-from experiments.results import policy_metrics
-from experiments.walkforward import PLAN, Unit, load_walkforward, plan_units, run_walkforward, unit_file
+from experiments.walkforward.plan import PLAN, Unit, load_walkforward, plan_units
+from experiments.walkforward.results import policy_metrics
+from experiments.walkforward.runner import run_walkforward
+from experiments.walkforward.units import unit_file
 
 
 def learning_curve(root: Path, units: Mapping[int, list[Unit]], tier_set: str) -> dict[int, dict[str, float]]:

@@ -1,6 +1,6 @@
 """The small stack the agents tests share: sp500, 2004-2006, 60-bar episodes, a fast Tier 2 fit."""
 
-from agents.stack import StackConfig, TierConfig
+from agents.config import StackConfig, TierConfig
 
 SMALL = StackConfig(
     train=("2004-01-01", "2006-01-01"),

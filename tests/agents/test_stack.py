@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from stable_baselines3.common.env_checker import check_env
 
-from agents.stack import StackConfig, TierConfig, make_env, make_vec_env
+from agents.config import StackConfig, TierConfig
+from agents.stack import make_env, make_vec_env
 from agents.tier1 import ComponentWeightWrapper
 from agents.tier2 import RegimeWrapper
 from envs.layout import OBS_LAYOUT

@@ -1,11 +1,11 @@
 """The fast paths of the env stack compute exactly what the plain formulations compute.
 
-* :func:`agents.tier1_quadrature.prob_best_list` equals, bit for bit, the straightforward formulation of its
+* :func:`agents.tier1.quadrature.prob_best_list` equals, bit for bit, the straightforward formulation of its
   scheme (kept below as the reference), on the posteriors the stack produces and on wide, peaked and tied ones.
 * The weights memo shared by all bandits returns what a fresh computation returns.
-* The wrappers write the tier slots into the inner observation when the inner env declares
-  ``fresh_observations``; with an undeclared wrapper in between they copy. Both give identical steps, and no
-  step's observation shares memory with another's.
+* The wrappers follow no hidden protocol: with other wrappers in between, one of which hands out a single array
+  rewritten in place at every call (as Gymnasium allows), the stack gives identical steps, and no step's
+  observation shares memory with another's.
 * ``RiskManager`` keeps no extra state (the live brain serialises ``vars(risk)``).
 """
 
@@ -19,10 +19,11 @@ import numpy as np
 import pytest
 from scipy.special import betainc
 
-from agents import tier1, tier1_quadrature
 from agents.stack import base_env, fit_detector, wrap
 from agents.tier1 import ComponentBandit, ComponentWeightWrapper
-from agents.tier1_quadrature import (
+from agents.tier1 import bandit as tier1
+from agents.tier1 import quadrature as tier1_quadrature
+from agents.tier1.quadrature import (
     _GL_NODES,
     _HALF_PI,
     _RANGE_SD,
@@ -35,12 +36,11 @@ from agents.tier1_quadrature import (
 from agents.tier2 import RegimeWrapper
 from envs.data import load
 from envs.risk import RiskManager
-from envs.trading_env import TradingEnv
 from tests.agents.small import SMALL
 
 
 def reference_prob_best(a: list[float], b: list[float]) -> list[float]:
-    """The scheme of agents.tier1_quadrature written plainly (as it was before the fast path)."""
+    """The scheme of agents.tier1.quadrature written plainly (as it was before the fast path)."""
     k = len(a)
     pairs = list(zip(a, b, strict=True))
     n_distinct = len(set(pairs))
@@ -127,7 +127,29 @@ def test_weights_memo_returns_what_a_fresh_computation_returns():
 
 
 class _Opaque(gym.Wrapper):
-    """A wrapper that declares nothing: the wrappers around it must copy its observations."""
+    """A wrapper that passes everything through."""
+
+
+class _ReusingObs(gym.Wrapper):
+    """Hands out one observation array and one info dict, rewritten in place at every call."""
+
+    def __init__(self, env: gym.Env) -> None:
+        super().__init__(env)
+        self._obs = np.zeros(env.observation_space.shape, dtype=np.float32)
+        self._info: dict = {}
+
+    def _out(self, obs, info):
+        self._obs[:] = obs
+        self._info.clear()
+        self._info.update(info)
+        return self._obs, self._info
+
+    def reset(self, **kwargs):
+        return self._out(*self.env.reset(**kwargs))
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        return (*self._out(obs, info)[:1], reward, terminated, truncated, self._info)
 
 
 def _run(env: gym.Env, steps: int, seed: int) -> list[tuple]:
@@ -153,31 +175,21 @@ def _plain(x):
 
 
 @pytest.mark.parametrize("split", ["train", "test"])
-def test_in_place_tier_slots_equal_copied_ones(split):
+def test_wrappers_in_between_and_reused_arrays_give_identical_steps(split):
     data = load(SMALL.data)
     detector = fit_detector(SMALL, data, split, cache=True)
-    fast = wrap(base_env(SMALL, data, split), SMALL, detector)
-    assert fast.env._fresh_inner and fast._fresh_inner  # both wrappers write in place
-    # The same stack with an undeclared wrapper under each tier: both wrappers copy.
-    slow_base = _Opaque(base_env(SMALL, data, split))
-    slow_t2 = _Opaque(RegimeWrapper(slow_base, detector, fit_bars=SMALL.tiers.tier2_fit_bars))
-    slow = ComponentWeightWrapper(
-        slow_t2, ComponentBandit(gamma=SMALL.tiers.tier1_gamma, per_regime=True), reset_each_episode=True
+    plain = wrap(base_env(SMALL, data, split), SMALL, detector)
+    reusing = _Opaque(_ReusingObs(base_env(SMALL, data, split)))
+    mixed_t2 = _ReusingObs(_Opaque(RegimeWrapper(reusing, detector, fit_bars=SMALL.tiers.tier2_fit_bars)))
+    mixed = ComponentWeightWrapper(
+        mixed_t2, ComponentBandit(gamma=SMALL.tiers.tier1_gamma, per_regime=True), reset_each_episode=True
     )
-    assert not slow._fresh_inner and not slow_t2.env._fresh_inner
-    a, b = _run(fast, 400, seed=3), _run(slow, 400, seed=3)
+    a, b = _run(plain, 400, seed=3), _run(mixed, 400, seed=3)
     assert json.dumps(_plain(a), default=repr) == json.dumps(_plain(b), default=repr)
-    observations = [step[0] for step in a]
-    for i in range(1, len(observations)):
-        assert not np.shares_memory(observations[i], observations[i - 1])
-
-
-def test_undeclared_subclasses_do_not_inherit_fresh_observations():
-    class Reusing(TradingEnv):
-        pass
-
-    assert vars(TradingEnv).get("fresh_observations") is True
-    assert vars(Reusing).get("fresh_observations") is None
+    for steps in (a, b):
+        observations = [step[0] for step in steps]
+        for i in range(1, len(observations)):
+            assert not np.shares_memory(observations[i], observations[i - 1])
 
 
 def test_risk_manager_keeps_no_extra_state():
@@ -186,7 +198,7 @@ def test_risk_manager_keeps_no_extra_state():
     risk.open_bar(2, 0.5, 0.01, 0.0003)
     assert risk.breaker_level() == 0.0 and risk.drawdown == pytest.approx(0.01)
     state = {k: v for k, v in vars(risk).items() if k not in ("limits", "state", "events")}
-    json.dumps(state)  # what agents.live_state writes
+    json.dumps(state)  # what experiments.live.state writes
     assert set(state) == {
         "_daily_floor",
         "hwm",

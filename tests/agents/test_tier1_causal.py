@@ -16,7 +16,8 @@ import gymnasium as gym
 import numpy as np
 import pytest
 
-from agents.stack import StackConfig, TierConfig, wrap
+from agents.config import StackConfig, TierConfig
+from agents.stack import wrap
 from agents.tier2 import RegimeDetector
 from envs.data import MarketData, load
 from envs.layout import OBS_LAYOUT

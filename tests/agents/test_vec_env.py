@@ -80,7 +80,8 @@ def test_training_with_subproc_envs_gives_the_dummy_model(tmp_path):
     import torch
 
     from experiments.config import load_config
-    from experiments.train import load_model, train, train_env
+    from experiments.evaluation.policies import load_model
+    from experiments.training.train import train, train_env
 
     def run(kind: str):
         cfg = load_config({**copy.deepcopy(TINY), "runs_dir": str(tmp_path / kind)}, [f"train.vec_env={kind}"])

@@ -28,7 +28,7 @@ def test_gymnasium_and_sb3_checkers_pass_with_warnings_as_errors(small_sp500, sy
 
 
 def test_registered_id_makes_the_env():
-    env = gym.make("tradebrain/TradingBrain-v0", data="nasdaq")
+    env = gym.make("tradebrain/TradingBrain-v1", data="nasdaq")
     obs, info = env.reset(seed=3)
     assert obs.shape == (27,) and obs.dtype == np.float32 and info["bar"] == env.unwrapped.window[0]
     assert env.observation_space.shape == (27,) and env.action_space.shape == (4,)
@@ -120,5 +120,5 @@ def test_window_end_after_the_last_bar_runs_to_the_end(sp500):
 
 
 def test_module_prefixed_id_imports_the_package():
-    env = gym.make("envs:tradebrain/TradingBrain-v0", data="nasdaq")
+    env = gym.make("envs:tradebrain/TradingBrain-v1", data="nasdaq")
     assert isinstance(env.unwrapped, TradingEnv) and env.spec.id == envs.ENV_ID

@@ -49,7 +49,8 @@ def test_info_deep_copy_shares_its_values_and_keeps_the_type():
 
 def test_every_info_value_of_the_wrapped_stack_is_immutable():
     """What makes Info's shallow deep copy correct: no env or wrapper puts a mutable value in an info."""
-    from agents.stack import StackConfig, make_env
+    from agents.config import StackConfig
+    from agents.stack import make_env
 
     env = make_env(StackConfig(train=("2004-01-01", "2006-01-01"), episode_bars=60), "train")
     env.reset(seed=0)

@@ -9,7 +9,7 @@ from conftest import flat_then
 from envs.layout import REGIMES, ActionMap, TradeParams
 from envs.risk import Breaker, RiskLimits, RiskManager
 from envs.trading_env import TradingEnv
-from experiments.metrics import sharpe
+from experiments.evaluation.metrics import sharpe
 
 K = REGIMES.index("crisis")
 

@@ -17,7 +17,7 @@ from envs.reward import RewardConfig
 from envs.risk import RiskLimits
 from envs.trading_env import Costs, TradingEnv
 
-QUICKSTART = Path(__file__).resolve().parents[2] / "experiments" / "configs" / "quickstart.yaml"
+QUICKSTART = Path(__file__).resolve().parents[2] / "experiments" / "config" / "presets" / "quickstart.yaml"
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Tests for experiments.backtest: determinism, the equity curve's shape, trade bookkeeping, halts, files."""
+"""Tests for experiments.evaluation.backtest: determinism, the equity curve's shape, trade bookkeeping, halts, files."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ import pytest
 
 from envs.risk import RiskLimits
 from envs.trading_env import Costs, TradingEnv
-from experiments.backtest import REGIME_COLUMNS, WEIGHT_COLUMNS, BacktestResult, SB3Policy, run_backtest
-from experiments.baselines import BuyAndHold, FixedBracket, RandomPolicy, buy_and_hold_full
+from experiments.evaluation.backtest import REGIME_COLUMNS, WEIGHT_COLUMNS, BacktestResult, run_backtest
+from experiments.evaluation.baselines import BuyAndHold, FixedBracket, RandomPolicy, buy_and_hold_full
+from experiments.evaluation.policies import SB3Policy
 
 WINDOW = (3000, 3400)  # sp500 bars: 2010-12-06 .. 2012-07-06
 

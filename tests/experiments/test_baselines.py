@@ -1,4 +1,5 @@
-"""Tests for experiments.baselines: every rule trades through the env's costs and limits, and does what it says."""
+"""Tests for experiments.evaluation.baselines: every rule trades through the env's costs and limits, and does what it
+says."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from agents.tier1 import ComponentBandit, ComponentWeightWrapper
 from agents.tier2 import RegimeDetector, RegimeWrapper
 from envs.layout import COMPONENTS, OBS_LAYOUT, REGIMES, ActionMap
 from envs.trading_env import Costs, TradingEnv
-from experiments.backtest import run_backtest
-from experiments.baselines import (
+from experiments.evaluation.backtest import run_backtest
+from experiments.evaluation.baselines import (
     BuyAndHold,
     CompositeScoreRule,
     FixedBracket,

@@ -12,7 +12,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from experiments.cli import main
 from experiments.config import load_config
-from experiments.train import load_model, train
+from experiments.evaluation.policies import load_model
+from experiments.training.train import train
 
 TINY = [
     "stack.train=['2005-01-01', '2007-01-01']",

@@ -84,7 +84,7 @@ def test_bad_windows_name_the_key_the_value_and_the_fix(windows, match):
 
 
 def test_windows_are_checked_when_a_run_config_is_built():
-    from agents.stack import StackConfig
+    from agents.config import StackConfig
 
     with pytest.raises(ConfigError, match=r"stack.val=.* overlaps stack.test="):
         RunConfig(stack=StackConfig(val=("2013-01-01", "2016-01-01")))
@@ -99,8 +99,8 @@ def test_touching_windows_and_unquoted_yaml_dates_are_fine():
 
 def test_every_bundled_config_loads():
     from experiments.config import CONFIG_DIR
-    from experiments.meta_train import MetaTrainConfig, load_meta
-    from experiments.walkforward import load_walkforward
+    from experiments.training.meta import MetaTrainConfig, load_meta
+    from experiments.walkforward.plan import load_walkforward
 
     names = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
     assert {"quickstart", "planted_edge", "walkforward"} <= set(names)

@@ -8,9 +8,9 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor, VecNormali
 
 from envs.risk import RiskLimits
 from envs.trading_env import TradingEnv
-from experiments.backtest import run_backtest
-from experiments.baselines import FixedBracket
-from experiments.learning_curve import EpisodeRecorder, find_recorder, insert_recorder
+from experiments.evaluation.backtest import run_backtest
+from experiments.evaluation.baselines import FixedBracket
+from experiments.training.learning_curve import EpisodeRecorder, find_recorder, insert_recorder
 
 TIGHT = RiskLimits(max_drawdown=0.004, reduce_drawdown=0.003, recover_drawdown=0.001)
 """A 0.4% drawdown halts: a bracket trader halts early in the window."""

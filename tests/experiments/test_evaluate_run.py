@@ -20,13 +20,14 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from agents.stack import make_env
-from experiments.backtest import run_backtest
 from experiments.cli import main
 from experiments.config import TrainConfig, load_config
-from experiments.evaluate import load_metrics, policy_name
-from experiments.hparams import result_scalars, result_tags, tensorboard_dir
-from experiments.learning_curve import COLUMNS, VAL_CURVE
-from experiments.train import load_policy
+from experiments.evaluation.backtest import run_backtest
+from experiments.evaluation.policies import load_policy
+from experiments.evaluation.runfiles import VAL_CURVE
+from experiments.reporting.evaluate import load_metrics, policy_name
+from experiments.reporting.hparams import result_scalars, result_tags, tensorboard_dir
+from experiments.training.learning_curve import COLUMNS
 
 TINY = [
     "stack.train=['2005-01-01', '2007-01-01']",

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from agents.obs_norm import ObsNormalizer
+from agents.tier3.obs_norm import ObsNormalizer
 from experiments.config import ConfigError, load_config
 
 TINY = {
@@ -32,7 +32,7 @@ def tiny(tmp_path, *overrides: str):
 
 @pytest.fixture(scope="module")
 def normalised_run(tmp_path_factory):
-    from experiments.train import train
+    from experiments.training.train import train
 
     cfg = tiny(tmp_path_factory.mktemp("norm"), "train.normalize_obs=true", "stack.reward.kind=log_return")
     return cfg, train(cfg, progress=False)
@@ -73,8 +73,8 @@ def test_normaliser_rejects_damaged_files(tmp_path):
 
 def test_statistics_saved_beside_each_model_and_frozen_in_backtests(normalised_run):
     from agents.stack import make_env
-    from experiments.backtest import run_backtest
-    from experiments.train import load_policy
+    from experiments.evaluation.backtest import run_backtest
+    from experiments.evaluation.policies import load_policy
 
     cfg, result = normalised_run
     run = result.run_dir
@@ -125,8 +125,9 @@ def test_reward_terms_reach_tensorboard(normalised_run):
 )
 def test_every_algorithm_trains_and_backtests(tmp_path, algo, extra):
     from agents.stack import make_env
-    from experiments.backtest import run_backtest
-    from experiments.train import load_policy, train
+    from experiments.evaluation.backtest import run_backtest
+    from experiments.evaluation.policies import load_policy
+    from experiments.training.train import train
 
     cfg = tiny(tmp_path, f"algo={algo}", "train.total_timesteps=128", "train.eval_freq=64", *extra)
     result = train(cfg, progress=False)

@@ -1,4 +1,4 @@
-"""Tests for experiments.metrics: every value is worked out by hand in a comment next to the assertion."""
+"""Tests for experiments.evaluation.metrics: every value is worked out by hand in a comment next to the assertion."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from experiments import metrics as m
+from experiments.evaluation import metrics as m
+from experiments.evaluation import stats as s
 
 # equity [100, 110, 99, 108.9]: returns 110/100-1 = 0.1, 99/110-1 = -0.1, 108.9/99-1 = 0.1
 EQ = np.array([100.0, 110.0, 99.0, 108.9])
@@ -102,7 +103,7 @@ def test_calmar() -> None:
 def test_zero_volatility_gives_nan_not_a_huge_number() -> None:
     flat = np.full(50, 0.001)  # std is 0 up to round-off
     assert math.isnan(m.sharpe(flat))
-    assert math.isnan(m.probabilistic_sharpe(flat))
+    assert math.isnan(s.probabilistic_sharpe(flat))
 
 
 # --- trade statistics ---------------------------------------------------------------------------------------
@@ -154,8 +155,8 @@ def test_psr_is_one_half_when_sharpe_equals_benchmark() -> None:
     rng = np.random.default_rng(3)
     r = rng.normal(0.001, 0.01, 300)
     sr = m.sharpe(r, periods_per_year=1)
-    assert m.probabilistic_sharpe(r, sr_benchmark=sr) == pytest.approx(0.5, abs=1e-12)
-    assert m.probabilistic_sharpe(r, sr_benchmark=sr - 0.05) > 0.5
+    assert s.probabilistic_sharpe(r, sr_benchmark=sr) == pytest.approx(0.5, abs=1e-12)
+    assert s.probabilistic_sharpe(r, sr_benchmark=sr - 0.05) > 0.5
 
 
 def test_psr_hand_value_symmetric_series() -> None:
@@ -163,56 +164,56 @@ def test_psr_hand_value_symmetric_series() -> None:
     # symmetric -> skew 0; z = [-sqrt(1.5), 0, sqrt(1.5)] -> kurtosis = mean(z^4) = (2.25 + 0 + 2.25)/3 = 1.5
     # spread = 1 - 0 + (1.5 - 1)/4 * 0.25 = 1.03125; stat = 0.5 * sqrt(3 - 1) / sqrt(1.03125)
     stat = 0.5 * math.sqrt(2) / math.sqrt(1.03125)
-    assert m.probabilistic_sharpe([-0.01, 0.01, 0.03]) == pytest.approx(_phi(stat), rel=1e-12)
+    assert s.probabilistic_sharpe([-0.01, 0.01, 0.03]) == pytest.approx(_phi(stat), rel=1e-12)
 
 
 def test_expected_max_sharpe_formula() -> None:
     # N = 1 -> 0; N = 2, V = 1: (1 - g) * Phi^-1(0.5) + g * Phi^-1(1 - 1/(2e)) = g * Phi^-1(0.8160602794)
     gamma = 0.5772156649015329
-    assert m.expected_max_sharpe(1, 1.0) == 0.0
+    assert s.expected_max_sharpe(1, 1.0) == 0.0
     expected = gamma * NormalDist().inv_cdf(1 - 1 / (2 * math.e))
-    assert m.expected_max_sharpe(2, 1.0) == pytest.approx(expected, rel=1e-9)
+    assert s.expected_max_sharpe(2, 1.0) == pytest.approx(expected, rel=1e-9)
     # scales with sqrt(V): V = 4 doubles it
-    assert m.expected_max_sharpe(2, 4.0) == pytest.approx(2 * expected, rel=1e-9)
+    assert s.expected_max_sharpe(2, 4.0) == pytest.approx(2 * expected, rel=1e-9)
 
 
 def test_dsr_decreases_as_trials_increase() -> None:
     rng = np.random.default_rng(11)
     r = rng.normal(0.001, 0.01, 500)
-    dsr = [m.deflated_sharpe(r, n) for n in (1, 2, 10, 100, 1000)]
+    dsr = [s.deflated_sharpe(r, n) for n in (1, 2, 10, 100, 1000)]
     assert all(a > b for a, b in itertools.pairwise(dsr))
     # with one trial the expected maximum is 0, so DSR is the PSR against 0
-    assert dsr[0] == pytest.approx(m.probabilistic_sharpe(r, 0.0), abs=1e-15)
+    assert dsr[0] == pytest.approx(s.probabilistic_sharpe(r, 0.0), abs=1e-15)
     # a larger cross-trial variance deflates more
-    assert m.deflated_sharpe(r, 10, sr_variance=0.01) < m.deflated_sharpe(r, 10, sr_variance=0.0001)
+    assert s.deflated_sharpe(r, 10, sr_variance=0.01) < s.deflated_sharpe(r, 10, sr_variance=0.0001)
 
 
 @pytest.mark.parametrize("bad", [0, -3])
 def test_dsr_rejects_fewer_than_one_trial(bad: int) -> None:
     with pytest.raises(ValueError, match=rf"n_trials must be >= 1; got {bad}"):
-        m.deflated_sharpe(R, bad)
+        s.deflated_sharpe(R, bad)
 
 
 def test_dsr_rejects_non_integer_trials() -> None:
     with pytest.raises(TypeError, match="n_trials must be an integer"):
-        m.deflated_sharpe(R, 2.5)  # type: ignore[arg-type]
+        s.deflated_sharpe(R, 2.5)  # type: ignore[arg-type]
 
 
 # --- bootstrap ----------------------------------------------------------------------------------------------
 
 
 def test_stationary_bootstrap_indices_shape_range_and_seed() -> None:
-    idx = m.stationary_bootstrap_indices(50, 5.0, 20, 123)
+    idx = s.stationary_bootstrap_indices(50, 5.0, 20, 123)
     assert idx.shape == (20, 50)
     assert idx.min() >= 0 and idx.max() < 50
-    same_seed = m.stationary_bootstrap_indices(50, 5.0, 20, np.random.default_rng(123))
+    same_seed = s.stationary_bootstrap_indices(50, 5.0, 20, np.random.default_rng(123))
     np.testing.assert_array_equal(idx, same_seed)
-    assert not np.array_equal(idx, m.stationary_bootstrap_indices(50, 5.0, 20, 124))
+    assert not np.array_equal(idx, s.stationary_bootstrap_indices(50, 5.0, 20, 124))
 
 
 def test_stationary_bootstrap_with_huge_blocks_is_one_circular_run() -> None:
     # mean block 1e12: a new block starts with probability 1e-12, so each row is start, start+1, ... mod n
-    idx = m.stationary_bootstrap_indices(30, 1e12, 5, 0)
+    idx = s.stationary_bootstrap_indices(30, 1e12, 5, 0)
     assert np.all((idx[:, 1:] - idx[:, :-1]) % 30 == 1)
 
 
@@ -223,19 +224,19 @@ def test_bootstrap_ci_contains_estimate_and_is_deterministic() -> None:
     def stat(x: np.ndarray) -> float:
         return m.sharpe(x)
 
-    low, high = m.bootstrap_ci(r, stat, n_boot=400, rng=42)
+    low, high = s.bootstrap_ci(r, stat, n_boot=400, rng=42)
     assert low < m.sharpe(r) < high
-    assert (low, high) == m.bootstrap_ci(r, stat, n_boot=400, rng=42)
-    assert (low, high) == m.bootstrap_ci(r, stat, n_boot=400, rng=np.random.default_rng(42))
-    assert (low, high) != m.bootstrap_ci(r, stat, n_boot=400, rng=43)
+    assert (low, high) == s.bootstrap_ci(r, stat, n_boot=400, rng=42)
+    assert (low, high) == s.bootstrap_ci(r, stat, n_boot=400, rng=np.random.default_rng(42))
+    assert (low, high) != s.bootstrap_ci(r, stat, n_boot=400, rng=43)
     # a 50 % interval lies inside the 95 % one
-    low50, high50 = m.bootstrap_ci(r, stat, n_boot=400, confidence=0.5, rng=42)
+    low50, high50 = s.bootstrap_ci(r, stat, n_boot=400, confidence=0.5, rng=42)
     assert low < low50 < high50 < high
 
 
 def test_paired_sharpe_difference_with_itself_is_exactly_zero() -> None:
     r = np.random.default_rng(8).normal(0.0005, 0.01, 300)
-    res = m.paired_sharpe_difference(r, r, n_boot=200, rng=1)
+    res = s.paired_sharpe_difference(r, r, n_boot=200, rng=1)
     assert res.diff_sharpe_annual == 0.0
     assert (res.ci_low_annual, res.ci_high_annual) == (0.0, 0.0)
     # every bootstrap difference is 0, and 0 <= 0
@@ -246,14 +247,14 @@ def test_paired_sharpe_difference_detects_a_shifted_mean() -> None:
     b = np.random.default_rng(9).normal(0.0, 0.01, 500)
     a = b + 0.003
     # same std, so Sharpe(a) - Sharpe(b) = 0.003 / std(b) * sqrt(252)
-    res = m.paired_sharpe_difference(a, b, n_boot=300, rng=2)
+    res = s.paired_sharpe_difference(a, b, n_boot=300, rng=2)
     assert res.diff_sharpe_annual == pytest.approx(0.003 / np.std(b, ddof=1) * SQRT252, rel=1e-9)
     assert res.ci_low_annual > 0
     assert res.p_le_zero == 0.0
-    swapped = m.paired_sharpe_difference(b, a, n_boot=300, rng=2)
+    swapped = s.paired_sharpe_difference(b, a, n_boot=300, rng=2)
     assert swapped.diff_sharpe_annual == pytest.approx(-res.diff_sharpe_annual, rel=1e-12)
     with pytest.raises(ValueError, match="same bars"):
-        m.paired_sharpe_difference(a, b[:-1])
+        s.paired_sharpe_difference(a, b[:-1])
 
 
 # --- summary ------------------------------------------------------------------------------------------------
@@ -264,35 +265,35 @@ def test_summarize_keys_values_and_determinism() -> None:
     r = rng.normal(0.0005, 0.01, 252)
     eq = 100.0 * np.cumprod(np.r_[1.0, 1.0 + r])
     bench = r + rng.normal(0, 0.005, 252)
-    out = m.summarize(eq, _trades(), benchmark_returns=bench, n_trials=5, seed=3, n_boot=200)
-    assert tuple(out) == m.SUMMARY_KEYS
+    out = s.summarize(eq, _trades(), benchmark_returns=bench, n_trials=5, seed=3, n_boot=200)
+    assert tuple(out) == s.SUMMARY_KEYS
     assert out["sharpe_annual"] == pytest.approx(m.sharpe(r), rel=1e-9)
     assert out["total_return_frac"] == pytest.approx(eq[-1] / 100.0 - 1, rel=1e-12)
     assert out["turnover_annual"] == pytest.approx(4.25)  # 253 bars = 1 year, see the turnover test
     assert out["dsr_prob"] < out["psr_prob"]
     assert out["n_trials"] == 5.0
     assert out["sharpe_ci_low_annual"] < out["sharpe_annual"] < out["sharpe_ci_high_annual"]
-    again = m.summarize(eq, _trades(), benchmark_returns=bench, n_trials=5, seed=3, n_boot=200)
+    again = s.summarize(eq, _trades(), benchmark_returns=bench, n_trials=5, seed=3, n_boot=200)
     assert out == again
 
 
 def test_summarize_uses_excess_returns_everywhere() -> None:
     r = np.random.default_rng(6).normal(0.0006, 0.01, 300)
     eq = 100.0 * np.cumprod(np.r_[1.0, 1.0 + r])
-    out = m.summarize(eq, [], risk_free_annual=0.05, n_boot=200)
+    out = s.summarize(eq, [], risk_free_annual=0.05, n_boot=200)
     assert out["sharpe_annual"] == pytest.approx(m.sharpe(r, risk_free_annual=0.05), rel=1e-9)
     # rf = 0.05 / 252 per period; the PSR is computed on r - rf, so it is lower than on r
-    assert out["psr_prob"] == pytest.approx(m.probabilistic_sharpe(r - 0.05 / 252), rel=1e-12)
-    assert out["psr_prob"] < m.probabilistic_sharpe(r)
+    assert out["psr_prob"] == pytest.approx(s.probabilistic_sharpe(r - 0.05 / 252), rel=1e-12)
+    assert out["psr_prob"] < s.probabilistic_sharpe(r)
     assert out["sharpe_ci_low_annual"] < out["sharpe_annual"] < out["sharpe_ci_high_annual"]
 
 
 def test_summarize_without_benchmark_and_with_too_few_bars() -> None:
-    out = m.summarize(EQ, [], n_boot=50)
+    out = s.summarize(EQ, [], n_boot=50)
     assert math.isnan(out["sharpe_diff_annual"]) and math.isnan(out["benchmark_sharpe_annual"])
     assert out["max_drawdown_frac"] == pytest.approx(0.1)
-    tiny = m.summarize([100.0], [], n_boot=50)
-    assert tuple(tiny) == m.SUMMARY_KEYS
+    tiny = s.summarize([100.0], [], n_boot=50)
+    assert tuple(tiny) == s.SUMMARY_KEYS
     assert tiny["total_return_frac"] == 0.0
     for key in ("cagr_frac", "vol_annual", "sharpe_annual", "psr_prob", "dsr_prob", "sharpe_ci_low_annual"):
         assert math.isnan(tiny[key]), key
@@ -305,9 +306,9 @@ def test_too_few_bars_give_nan() -> None:
     assert math.isnan(m.cagr([100.0]))
     assert math.isnan(m.total_return([]))
     assert math.isnan(m.max_drawdown([]))
-    assert math.isnan(m.deflated_sharpe([0.01], 3))
+    assert math.isnan(s.deflated_sharpe([0.01], 3))
     assert math.isnan(m.turnover(_trades(), 1))
-    assert all(math.isnan(v) for v in m.bootstrap_ci([0.01], m.sharpe))
+    assert all(math.isnan(v) for v in s.bootstrap_ci([0.01], m.sharpe))
 
 
 # --- input validation ---------------------------------------------------------------------------------------
@@ -322,7 +323,7 @@ def test_bad_equity_names_the_bar(bad: float) -> None:
 def test_bad_equity_in_a_series_names_the_date() -> None:
     eq = pd.Series([100.0, -1.0], index=pd.to_datetime(["2020-01-02", "2020-01-03"]))
     with pytest.raises(ValueError, match=r"equity\[1\] \(2020-01-03\)"):
-        m.summarize(eq, [])
+        s.summarize(eq, [])
 
 
 def test_bad_shapes_and_values() -> None:
@@ -333,13 +334,13 @@ def test_bad_shapes_and_values() -> None:
     with pytest.raises(ValueError, match="periods_per_year"):
         m.cagr(EQ, periods_per_year=0)
     with pytest.raises(ValueError, match="mean_block"):
-        m.stationary_bootstrap_indices(10, 0.5, 3, 0)
+        s.stationary_bootstrap_indices(10, 0.5, 3, 0)
     with pytest.raises(ValueError, match="confidence"):
-        m.bootstrap_ci(R, m.sharpe, confidence=1.5)
+        s.bootstrap_ci(R, m.sharpe, confidence=1.5)
     with pytest.raises(TypeError, match="rng"):
-        m.stationary_bootstrap_indices(10, 2.0, 3, "seed")  # type: ignore[arg-type]
+        s.stationary_bootstrap_indices(10, 2.0, 3, "seed")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="benchmark_returns has 2 values"):
-        m.summarize(EQ, [], benchmark_returns=[0.1, 0.2])
+        s.summarize(EQ, [], benchmark_returns=[0.1, 0.2])
 
 
 def test_bad_trades() -> None:

@@ -15,16 +15,11 @@ import yaml
 
 from envs.data import load
 from experiments.cli import build_parser, main
-from experiments.config import (
-    AUTO_FRACTIONS,
-    ConfigError,
-    check_data_fit,
-    file_sha256,
-    load_config,
-    look_back,
-    window_from_fractions,
-)
-from experiments.train import ProgressCallback, model_path
+from experiments.config import ConfigError, check_data_fit, load_config, look_back, window_from_fractions
+from experiments.config.windows import AUTO_FRACTIONS
+from experiments.evaluation.runfiles import model_path
+from experiments.files import sha256_file as file_sha256
+from experiments.training.train import ProgressCallback
 
 TINY = [
     "stack.episode_bars=60",
@@ -285,6 +280,6 @@ def test_the_package_declares_its_data_folders(tmp_path):
 
     (wheel,) = tmp_path.glob("*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    assert "experiments/configs/quickstart.yaml" in names
-    assert "experiments/service/static/index.html" in names
+    assert "experiments/config/presets/quickstart.yaml" in names
+    assert "experiments/live/service/static/index.html" in names
     assert not any(n.startswith("tests/") for n in names)

@@ -54,7 +54,8 @@ def _decisions(cfg, policy):
 
 def test_a_small_agent_trades_and_sizes_with_the_planted_signal(tmp_path):
     from experiments.config import load_config
-    from experiments.train import load_policy, train
+    from experiments.evaluation.policies import load_policy
+    from experiments.training.train import train
 
     cfg = load_config(
         "planted_edge",

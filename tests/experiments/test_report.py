@@ -1,4 +1,4 @@
-"""Tests for experiments.report: the markdown table's formatting and the files write_report produces."""
+"""Tests for experiments.reporting.report: the markdown table's formatting and the files write_report produces."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pytest
 
 from envs.layout import REGIMES
 from envs.trading_env import TradingEnv
-from experiments.backtest import REGIME_COLUMNS, WEIGHT_COLUMNS, BacktestResult, run_backtest
-from experiments.baselines import FixedBracket, RandomPolicy, VolatilityTargeting, buy_and_hold_full
-from experiments.metrics import SUMMARY_KEYS
-from experiments.report import PLOTS, metrics_table, write_report
+from experiments.evaluation.backtest import REGIME_COLUMNS, WEIGHT_COLUMNS, BacktestResult, run_backtest
+from experiments.evaluation.baselines import FixedBracket, RandomPolicy, VolatilityTargeting, buy_and_hold_full
+from experiments.evaluation.stats import SUMMARY_KEYS
+from experiments.reporting.report import PLOTS, metrics_table, write_report
 
 WINDOW = (3000, 3300)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 
 from envs.trading_env import TradingEnv
-from experiments.backtest import run_backtest
-from experiments.baselines import BuyAndHold, RandomPolicy, buy_and_hold_full
 from experiments.cli import main
 from experiments.config import RunConfig, to_yaml
-from experiments.evaluate import save_results
+from experiments.evaluation.backtest import run_backtest
+from experiments.evaluation.baselines import BuyAndHold, RandomPolicy, buy_and_hold_full
+from experiments.reporting.evaluate import save_results
 
 
 def _fake_run(root: Path, sp500, seed: int, **changes) -> Path:

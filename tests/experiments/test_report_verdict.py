@@ -8,19 +8,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from agents.stack import TierConfig
+from agents.config import TierConfig
 from envs.trading_env import TradingEnv
-from experiments.backtest import REGIME_COLUMNS, WEIGHT_COLUMNS, BacktestResult, run_backtest
-from experiments.baselines import FixedBracket, RandomPolicy, buy_and_hold_full
-from experiments.metrics import paired_sharpe_difference, summarize
-from experiments.plots import position_series
-from experiments.report import LEARNING_CURVE, PLOTS, compare, verdict, verdict_text, write_report
+from experiments.evaluation.backtest import REGIME_COLUMNS, WEIGHT_COLUMNS, BacktestResult, run_backtest
+from experiments.evaluation.baselines import FixedBracket, RandomPolicy, buy_and_hold_full
+from experiments.evaluation.stats import paired_sharpe_difference, summarize
+from experiments.reporting.plots import position_series
+from experiments.reporting.report import LEARNING_CURVE, PLOTS, compare, verdict, verdict_text, write_report
 
 N = 500
 
 
 def _result(name: str, returns: np.ndarray, *, bench: np.ndarray | None = None, seed: int = 0) -> BacktestResult:
-    """A run with the given per-bar returns (one trade over the window), metrics by experiments.metrics."""
+    """A run with the given per-bar returns (one trade over the window), metrics by experiments.evaluation.metrics."""
     equity = 100_000.0 * np.cumprod(np.r_[1.0, 1.0 + returns])
     index = pd.bdate_range("2015-01-01", periods=len(equity))
     trades = pd.DataFrame(

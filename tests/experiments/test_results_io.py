@@ -12,12 +12,12 @@ import pytest
 
 from envs.synthetic import bars_from_closes
 from envs.trading_env import TradingEnv
-from experiments.backtest import NON_FINITE, BacktestResult, decode_metrics, run_backtest
-from experiments.baselines import FixedBracket
 from experiments.cli import main
 from experiments.config import RunConfig, to_yaml
-from experiments.evaluate import load_metrics, load_results, save_results
-from experiments.report import metrics_table
+from experiments.evaluation.backtest import NON_FINITE, BacktestResult, decode_metrics, run_backtest
+from experiments.evaluation.baselines import FixedBracket
+from experiments.reporting.evaluate import load_metrics, load_results, save_results
+from experiments.reporting.report import metrics_table
 
 
 @pytest.fixture(scope="module")

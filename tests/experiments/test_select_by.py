@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 
 from agents.stack import make_env
-from experiments.backtest import run_backtest
 from experiments.config import ConfigError, load_config
-from experiments.learning_curve import VAL_CURVE
-from experiments.train import checkpoints_scored, load_policy, train
+from experiments.evaluation.backtest import run_backtest
+from experiments.evaluation.policies import load_policy
+from experiments.evaluation.runfiles import VAL_CURVE, checkpoints_scored
+from experiments.training.train import train
 
 TINY = [
     "stack.train=['2005-01-01', '2007-01-01']",

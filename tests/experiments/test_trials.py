@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from experiments.config import load_config
-from experiments.evaluate import TrialCount, trials_counted
-from experiments.train import EVALUATIONS, checkpoints_scored
+from experiments.evaluation.runfiles import EVALUATIONS, checkpoints_scored
+from experiments.reporting.evaluate import TrialCount, trials_counted
 
 
 def _run_dir(tmp_path, evaluations: int | None):

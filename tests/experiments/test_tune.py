@@ -10,7 +10,7 @@ import yaml
 
 from experiments.cli import main
 from experiments.config import ConfigError, load_config
-from experiments.tune import validation_folds
+from experiments.tuning.tune import validation_folds
 
 TINY = {
     "name": "tinytune",

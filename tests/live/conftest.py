@@ -28,7 +28,7 @@ TINY = [
 def tiny_run(tmp_path_factory) -> Path:
     """A trained run folder (config.yaml, model.zip)."""
     from experiments.config import load_config
-    from experiments.train import train
+    from experiments.training.train import train
 
     cfg = load_config("quickstart", overrides=[*TINY, f"runs_dir={tmp_path_factory.mktemp('runs')}"])
     return train(cfg, progress=False).run_dir
@@ -37,7 +37,7 @@ def tiny_run(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_bundle(tiny_run, tmp_path_factory) -> Path:
     """The run's bundle (policy.onnx, warmup.json, bundle.json)."""
-    from experiments.export import export_bundle
+    from experiments.live.export import export_bundle
 
     out = tmp_path_factory.mktemp("bundle") / "bundle"
     export_bundle(tiny_run, out, which="final", n_check=500)
@@ -47,10 +47,10 @@ def tiny_bundle(tiny_run, tmp_path_factory) -> Path:
 TINY_META = [
     *TINY[:6],
     "stack.test=['2007-07-01', '2010-01-01']",
-    "meta.iterations=2",
-    "meta.meta_batch=2",
-    "meta.k_support=4",
-    "meta.k_query=4",
+    "meta.maml.iterations=2",
+    "meta.maml.meta_batch=2",
+    "meta.maml.k_support=4",
+    "meta.maml.k_query=4",
     "meta.selector_tasks=3",
     "meta.eval_tasks=0",
     "meta.n_bars=200",
@@ -63,7 +63,7 @@ TINY_META = [
 @pytest.fixture(scope="session")
 def tier4_run(tmp_path_factory) -> Path:
     """A meta-train run folder (config.yaml, tier4/)."""
-    from experiments.meta_train import load_meta, run_meta_train
+    from experiments.training.meta import load_meta, run_meta_train
 
     mc, cfg = load_meta("meta", overrides=TINY_META)
     root = tmp_path_factory.mktemp("meta") / "run"

@@ -22,14 +22,15 @@ def free_port() -> int:
 
 
 class Server:
-    """``python -m experiments.service`` on 127.0.0.1; ``url``, ``auth`` headers, ``kill()``, ``stop()``."""
+    """``tradebrain serve`` (``python -m experiments.cli serve``) on 127.0.0.1; ``url``, ``auth`` headers, ``kill()``,
+    ``stop()``."""
 
     def __init__(self, bundle: Path, store: Path, log: Path) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.auth = {"Authorization": f"Bearer {TOKEN}"}
         env = {**os.environ, "TRADEBRAIN_TOKEN": TOKEN}
-        args = [sys.executable, "-m", "experiments.service", "--bundle", str(bundle), "--store", str(store)]
+        args = [sys.executable, "-m", "experiments.cli", "serve", "--bundle", str(bundle), "--store", str(store)]
         self.log = open(log, "ab")
         self.proc = subprocess.Popen([*args, "--port", str(self.port)], env=env, stdout=self.log, stderr=self.log)
         self._wait()

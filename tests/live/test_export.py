@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agents.bundle import BundleError, read_bundle
-from agents.live import LiveBrain, ObsNormalizer
 from envs.layout import OBS_LAYOUT
-from experiments.export import _mean_action_module, export_bundle, onnx_actions
+from experiments.live.brain import LiveBrain, ObsNormalizer
+from experiments.live.bundle import BundleError, read_bundle
+from experiments.live.export import _mean_action_module, export_bundle, onnx_actions
 
 
 def _real_observations(run: Path, n: int = 1500) -> np.ndarray:
@@ -32,7 +32,7 @@ def _real_observations(run: Path, n: int = 1500) -> np.ndarray:
 
 
 def test_onnx_matches_sb3_on_thousands_of_random_and_real_observations(tiny_run, tiny_bundle):
-    from experiments.train import load_model
+    from experiments.evaluation.policies import load_model
 
     model = load_model(tiny_run / "model.zip")
     rng = np.random.default_rng(0)

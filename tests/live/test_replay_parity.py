@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from agents.stack import make_env
-from experiments.backtest import run_backtest
 from experiments.config import load_config
-from experiments.paper import paper_run
-from experiments.train import load_policy
+from experiments.evaluation.backtest import run_backtest
+from experiments.evaluation.policies import load_policy
+from experiments.live.paper import paper_run
 
 DECISION_COLUMNS = ["decision_bar", "entry_bar", "exit_bar", "hold", "exit_reason", "regime"]
 
@@ -34,8 +34,8 @@ def test_decisions_only_see_the_past(tiny_bundle):
     """A bar at or before the last one is refused: the brain cannot be fed the future out of order."""
     import pytest
 
-    from agents.live import LiveBrain
-    from agents.live_state import LiveInputError
+    from experiments.live.brain import LiveBrain
+    from experiments.live.state import LiveInputError
 
     brain = LiveBrain.from_bundle(tiny_bundle)
     ticker = brain.spec["warmup"]["ticker"]
@@ -46,7 +46,7 @@ def test_decisions_only_see_the_past(tiny_bundle):
 
 def test_paper_through_the_service_trades_as_in_process(tiny_run, tiny_bundle, tmp_path):
     """`tradebrain paper --url`: the same replay through a real server gives the in-process replay's trades."""
-    from experiments.service.client import ServiceBrain
+    from experiments.live.service.client import ServiceBrain
     from tests.live.server import TOKEN, Server
 
     cfg = load_config(tiny_run / "config.yaml")

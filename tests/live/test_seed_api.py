@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agents.live_seed import ComponentWeights, LearningConfig, SelfLearningBrain, get_learning_brain
 from envs.synthetic import SyntheticMarket
+from experiments.live.seed import ComponentWeights, LearningConfig, SelfLearningBrain, get_learning_brain
 
 
 def _bars(n: int = 700) -> list[dict]:
@@ -55,7 +55,7 @@ def test_print_report_and_the_process_wide_brain(capsys, tiny_bundle):
 
 
 def test_bad_input_names_the_field():
-    from agents.live_state import LiveInputError
+    from experiments.live.state import LiveInputError
 
     brain = SelfLearningBrain(LearningConfig(use_tier2=False))
     with pytest.raises(LiveInputError, match="ticker: 'NONE' has no bar history"):

@@ -229,7 +229,7 @@ def test_dashboard_page_and_script_are_served(server):
 
 
 def test_store_refuses_newer_schema_and_other_bundles(tmp_path: Path):
-    from experiments.store import Store, StoreError
+    from experiments.live.store import Store, StoreError
 
     s = Store(tmp_path / "j.sqlite", "aaa")
     assert s.version() == 1

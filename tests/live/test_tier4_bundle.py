@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from agents.live import LiveBrain
-from agents.live_state import LiveInputError
 from agents.stack import make_env
-from experiments.backtest import run_backtest
-from experiments.meta_train import load_meta
-from experiments.paper import paper_run
+from experiments.evaluation.backtest import run_backtest
+from experiments.live.brain import LiveBrain
+from experiments.live.paper import paper_run
+from experiments.live.state import LiveInputError
+from experiments.training.meta import load_meta
 from meta.brain import Tier4, Tier4Policy
 
 DECISION_COLUMNS = ["decision_bar", "entry_bar", "exit_bar", "hold", "exit_reason", "regime"]
@@ -98,7 +98,7 @@ def test_paper_cli_prints_the_runs_return_and_sharpe(tier4_run, tier4_bundle, tm
 
 def test_tier4_bundle_served_over_http_trades_as_in_process(tier4_bundle, tmp_path):
     """`tradebrain serve` with a Tier 4 bundle: the replay through the real server (SQLite store) is the local one."""
-    from experiments.service.client import ServiceBrain
+    from experiments.live.service.client import ServiceBrain
     from tests.live.server import TOKEN, Server
 
     local, local_policy = paper_run(tier4_bundle, "sp500", end="2008-07-01")

@@ -21,8 +21,8 @@ SCRIPT = textwrap.dedent(
 
     sys.meta_path.insert(0, Block())
     import json
-    from agents.live import LiveBrain
-    from agents.live_seed import LearningConfig, SelfLearningBrain
+    from experiments.live.brain import LiveBrain
+    from experiments.live.seed import LearningConfig, SelfLearningBrain
     brain = LiveBrain.from_bundle(sys.argv[1])
     ticker = brain.spec["warmup"]["ticker"]
     d = brain.decide(ticker, portfolio_state={"equity": 100000.0})

@@ -8,15 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from meta.maml import (
-    MetaConfig,
-    evaluate_adaptation,
-    inner_adapt,
-    maml_outer_grad,
-    meta_train,
-    pg_loss,
-    reptile_update,
-)
+from meta.config import MetaConfig
+from meta.maml import evaluate_adaptation, inner_adapt, maml_outer_grad, meta_train, pg_loss, reptile_update
 from meta.policy import detach, init_params, value
 from meta.tasks import TaskDistribution, TradeBatch
 from meta.toy import TargetDistribution, TargetTask

@@ -7,7 +7,8 @@ import pytest
 import torch
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from agents.ppo import PPOConfig, make_ppo
+from agents.tier3.config import PPOConfig
+from agents.tier3.ppo import make_ppo
 from meta.policy import (
     action_distribution,
     architecture,
@@ -78,7 +79,8 @@ def test_a_fresh_sb3_policy_evaluates_identically_as_params(task):
 
 
 def test_a_meta_learned_initialisation_loads_into_sb3_with_identical_outputs_and_fine_tunes(task):
-    from meta.maml import MetaConfig, meta_train
+    from meta.config import MetaConfig
+    from meta.maml import meta_train
     from meta.tasks import TaskDistribution
 
     learned = meta_train(

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from agents.stack import StackConfig, TierConfig, fit_detector
+from agents.config import StackConfig, TierConfig
+from agents.stack import fit_detector
 from meta.policy import init_params
 from meta.segments import SegmentTask, causal_regime_probs, regime_segments, segments_from_probs
 from meta.tasks import Band, RegimeParams, RegimeTask, Task, TaskDistribution, TaskRanges, oracle, oracle_grid

@@ -10,11 +10,11 @@ import pandas as pd
 import pytest
 import torch
 
-from agents.stack import StackConfig, TierConfig
+from agents.config import StackConfig, TierConfig
 from meta.adaptation import ADAPTATION_KS, adapt, adapted_score, score_params, selector_dataset
 from meta.brain import Tier4, Tier4Policy, train_tier4
-from meta.maml import MetaConfig
-from meta.online import N_FEATURES, Decision, selector_features
+from meta.config import MetaConfig
+from meta.online import N_FEATURES, SpecialistOutcome, selector_features
 from meta.segments import SegmentDistribution
 from meta.selector import (
     SelectorData,
@@ -95,7 +95,11 @@ def test_selector_features_summarise_each_specialists_results():
     obs = np.zeros(27, np.float32)
     obs[19:24] = [0.6, 0.1, 0.1, 0.1, 0.1]
     obs[8] = 0.3  # vol_20
-    decisions = [Decision(0, obs, 0.01, True), Decision(1, obs, -0.02, True), Decision(0, obs, -0.005, True)]
+    decisions = [
+        SpecialistOutcome(0, obs, 0.01, True),
+        SpecialistOutcome(1, obs, -0.02, True),
+        SpecialistOutcome(0, obs, -0.005, True),
+    ]
     f = selector_features(decisions)
     assert f.shape == (N_FEATURES,)
     np.testing.assert_allclose(f[:5], [0.6, 0.1, 0.1, 0.1, 0.1], rtol=1e-6)
@@ -194,8 +198,8 @@ def test_meta_train_cli_writes_tier4_tensorboard_and_the_evaluation(tmp_path, ca
 
     run = tmp_path / "meta"
     sets = [
-        "meta.iterations=2", "meta.meta_batch=2", "meta.k_support=4", "meta.k_query=4", "meta.selector_tasks=2",
-        "meta.eval_tasks=2", "meta.n_bars=200", "meta.adapt_bars=80",
+        "meta.maml.iterations=2", "meta.maml.meta_batch=2", "meta.maml.k_support=4", "meta.maml.k_query=4",
+        "meta.selector_tasks=2", "meta.eval_tasks=2", "meta.n_bars=200", "meta.adapt_bars=80",
     ]  # fmt: skip
     assert main(["meta-train", "--run", str(run)] + [x for s in sets for x in ("--set", s)]) == 0
     out = capsys.readouterr().out
@@ -222,7 +226,7 @@ def test_meta_train_cli_writes_tier4_tensorboard_and_the_evaluation(tmp_path, ca
 
 
 def test_tier4_policy_explores_round_robin_then_trades_the_selectors_pick(tiny_brain):
-    from experiments.backtest import run_backtest
+    from experiments.evaluation.backtest import run_backtest
 
     dist, (brain, _) = tiny_brain
     task = dist.sample(1, seed=9, split="held_out")[0]
@@ -251,9 +255,9 @@ def test_tier4_policy_explores_round_robin_then_trades_the_selectors_pick(tiny_b
 
 
 def test_train_init_from_starts_ppo_at_a_specialists_meta_learned_parameters(tiny_brain, tmp_path):
-    from agents import algos
+    from agents.tier3 import algos
     from experiments.config import ConfigError, load_config
-    from experiments.train import _load_init, tier4_init, train_env
+    from experiments.training.train import _load_init, tier4_init, train_env
     from meta.policy import action_distribution
 
     _, (brain, _) = tiny_brain

@@ -10,7 +10,7 @@ import pytest
 
 from experiments.cli import main
 from experiments.config import load_config
-from experiments.walkforward import ABLATION, PLAN
+from experiments.walkforward.plan import ABLATION, PLAN
 
 
 @pytest.fixture(scope="module")

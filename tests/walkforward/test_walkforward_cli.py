@@ -24,9 +24,10 @@ from stable_baselines3 import PPO
 from agents.tier2 import RegimeDetector
 from envs.data import load
 from envs.trading_env import TradingEnv
-from experiments import train as train_mod
-from experiments import walkforward
 from experiments.cli import main
+from experiments.training import train as train_mod
+from experiments.walkforward import plan as wf_plan
+from experiments.walkforward import units
 
 
 class Spy:
@@ -34,7 +35,7 @@ class Spy:
 
     def __init__(self, close: np.ndarray, index: pd.DatetimeIndex) -> None:
         self.close, self.index = close, index
-        self.unit: walkforward.Unit | None = None
+        self.unit: wf_plan.Unit | None = None
         self.in_training = False
         self.fits: list[tuple[str, bool, pd.Timestamp, pd.Timestamp]] = []  # unit key, in training, first, last
         self.learn_windows: list[tuple[str, pd.Timestamp, pd.Timestamp]] = []
@@ -50,7 +51,7 @@ class Spy:
 
     def install(self, mp: pytest.MonkeyPatch) -> None:
         spy = self
-        real_run_unit, real_fit, real_learn = walkforward.run_unit, RegimeDetector.fit, PPO.learn
+        real_run_unit, real_fit, real_learn = units.run_unit, RegimeDetector.fit, PPO.learn
         real_train, real_env_init = train_mod.train, TradingEnv.__init__
 
         def run_unit(unit, root):
@@ -83,7 +84,7 @@ class Spy:
             finally:
                 spy.in_training = False
 
-        mp.setattr(walkforward, "run_unit", run_unit)
+        mp.setattr(units, "run_unit", run_unit)
         mp.setattr(RegimeDetector, "fit", fit)
         mp.setattr(PPO, "learn", learn)
         mp.setattr(TradingEnv, "__init__", env_init)
@@ -124,7 +125,7 @@ def runs(tiny_config, market_csv, shared) -> tuple[Path, list[dict]]:
 
 
 def _units(root: Path) -> dict[str, dict]:
-    plan = json.loads((root / walkforward.PLAN).read_text())
+    plan = json.loads((root / wf_plan.PLAN).read_text())
     return {u["key"]: u for u in plan["units"]}
 
 
@@ -159,7 +160,7 @@ def test_a_third_invocation_retrains_nothing(runs):
 def test_no_fitted_part_saw_its_folds_test_year(runs):
     root, invocations = runs
     units = _units(root)
-    plan = json.loads((root / walkforward.PLAN).read_text())
+    plan = json.loads((root / wf_plan.PLAN).read_text())
     folds = {f["test_year"]: {k: [pd.Timestamp(d) for d in w] for k, w in f.items() if k != "test_year"}
              for f in plan["folds"]}  # fmt: skip
     fits = [f for run in invocations for f in run["fits"]]

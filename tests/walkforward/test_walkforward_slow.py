@@ -11,7 +11,7 @@ import json
 import pytest
 
 from experiments.cli import main
-from experiments.walkforward import ABLATION, PLAN
+from experiments.walkforward.plan import ABLATION, PLAN
 
 pytestmark = pytest.mark.slow
 

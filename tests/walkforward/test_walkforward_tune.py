@@ -8,7 +8,7 @@ import yaml
 
 from experiments.cli import main
 from experiments.config import load_config
-from experiments.walkforward import load_walkforward, make_folds
+from experiments.walkforward.plan import load_walkforward, make_folds
 
 
 def test_a_walkforward_config_is_tuned_before_its_first_test_year_and_its_best_config_runs_walkforward(

@@ -12,16 +12,10 @@ import pytest
 
 from experiments.cli import main
 from experiments.config import ConfigError
-from experiments.results import median_ci, total_trials
-from experiments.walkforward import (
-    ABLATION,
-    TIER_SETS,
-    Unit,
-    load_walkforward,
-    make_folds,
-    plan_units,
-    write_json_atomic,
-)
+from experiments.evaluation.backtest import encode_json
+from experiments.files import write_json_atomic
+from experiments.walkforward.plan import ABLATION, TIER_SETS, Unit, load_walkforward, make_folds, plan_units
+from experiments.walkforward.results import median_ci, total_trials
 
 
 def test_default_folds_on_sp500_roll_one_test_year_at_a_time_from_2007_to_2018():
@@ -50,14 +44,17 @@ def test_units_are_folds_x_seeds_x_tier_sets_with_keys_from_the_resolved_config(
     assert c.seed == u.seed and c.stack.test == u.fold.test and c.stack.train == u.fold.train
 
 
-def test_atomic_write_replaces_the_file_and_leaves_no_temporary(tmp_path):
+def test_atomic_write_replaces_the_file_keeps_it_on_bad_payloads_and_leaves_no_temporary(tmp_path):
     path = tmp_path / "a" / "unit.json"
-    write_json_atomic(path, {"x": 1.0, "inf": math.inf})
+    write_json_atomic(path, encode_json({"x": 1.0, "inf": math.inf}))
+    assert json.loads(path.read_text()) == {"x": 1.0, "inf": "inf"}
     write_json_atomic(path, {"x": 2.0})
     assert json.loads(path.read_text()) == {"x": 2.0}
     assert [p.name for p in path.parent.iterdir()] == ["unit.json"]
     with pytest.raises(TypeError):
         write_json_atomic(path, {"x": object()})
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        write_json_atomic(path, {"x": math.nan})  # strict JSON: encode non-finite numbers first
     assert json.loads(path.read_text()) == {"x": 2.0} and len(list(path.parent.iterdir())) == 1
 
 
@@ -80,8 +77,8 @@ def test_median_ci_resamples_blocks_of_neighbouring_units_in_the_order_given():
 
 
 def test_a_test_year_without_a_position_counts_as_sharpe_0_and_the_page_says_how_many(tmp_path):
-    from experiments import metrics
-    from experiments.results import FLAT_YEAR, Record, _header, flat_year
+    from experiments.evaluation import metrics
+    from experiments.walkforward.results import FLAT_YEAR, Record, _header, flat_year
 
     zero = np.zeros(251)
     assert math.isnan(metrics.sharpe(zero))  # undefined: zero volatility
@@ -147,7 +144,7 @@ def test_the_budget_pick_is_the_smallest_past_which_more_training_gains_less_tha
 
 def test_the_budget_curve_reads_exactly_the_planned_units_and_pairs_them_by_fold_and_seed(tmp_path):
     from experiments.benchmarks.walkforward_budget import learning_curve, paired_gain
-    from experiments.walkforward import unit_file
+    from experiments.walkforward.units import unit_file
 
     sets = ["walkforward.first_test_year=2016", "walkforward.last_test_year=2017", "walkforward.seeds=[0, 1]"]
     traded, flat = [1.0, 1.01, 1.0, 1.02], [1.0, 1.0, 1.0, 1.0]
@@ -181,7 +178,7 @@ def test_the_budget_curve_reads_exactly_the_planned_units_and_pairs_them_by_fold
 
 def test_the_all_tier_sets_tier4_trains_on_synthetic_tasks_only_and_once_per_seed(tmp_path, monkeypatch):
     import meta.brain
-    from experiments.walkforward import tier4_brain
+    from experiments.walkforward.units import tier4_brain
     from meta.tasks import TaskDistribution
 
     seen, real = [], meta.brain.train_tier4
@@ -203,8 +200,8 @@ def test_the_all_tier_sets_tier4_trains_on_synthetic_tasks_only_and_once_per_see
 
 
 def test_regime_sharpes_pool_each_regimes_bars_over_folds_and_seeds():
-    from experiments import metrics
-    from experiments.results import Record, regime_sharpes, regime_table
+    from experiments.evaluation import metrics
+    from experiments.walkforward.results import Record, regime_sharpes, regime_table
 
     rng = np.random.default_rng(0)
     r1, r2 = rng.normal(0.001, 0.01, 300), rng.normal(-0.001, 0.01, 200)
@@ -228,7 +225,7 @@ def test_regime_sharpes_pool_each_regimes_bars_over_folds_and_seeds():
 def test_compare_runs_pairs_only_the_same_test_year_and_seed_in_fold_major_order(capsys):
     from experiments.benchmarks.compare_runs import main as compare_main
     from experiments.benchmarks.compare_runs import paired_sharpes
-    from experiments.results import Record
+    from experiments.walkforward.results import Record
 
     def rec(name, fold, seed, sharpe):
         return Record(name, fold, seed, {"sharpe_annual": sharpe}, np.zeros(3), ["choppy"] * 3, 1)

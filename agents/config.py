@@ -1,0 +1,81 @@
+"""The env stack's settings, importable without scikit-learn or torch: :class:`StackConfig` and :class:`TierConfig`.
+
+:mod:`agents.stack` builds envs from them; the experiments' config loader reads them from YAML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from envs.reward import RewardConfig
+from envs.risk import RiskLimits
+from envs.trading_env import Costs
+
+__all__ = ["VEC_ENVS", "Split", "StackConfig", "TierConfig"]
+
+Split = Literal["train", "val", "test"]
+
+VEC_ENVS: tuple[str, ...] = ("dummy", "subproc")
+"""Values of ``make_vec_env(vec_env=...)`` (the config key ``train.vec_env``)."""
+
+
+@dataclass(frozen=True)
+class TierConfig:
+    """Which tiers are on, and their hyper-parameters.
+
+    Attributes:
+        tier1: Thompson-sampling component weights (slots 15-18); uniform 0.25 when off.
+        tier2: HMM regime probabilities (slots 19-23) and the crisis rule; uniform 0.2 when off.
+        tier1_gamma: Discount of the bandit's posteriors (1.0 = no forgetting).
+        tier1_per_regime: Keep one set of posteriors per regime (uses Tier 2's regime when on).
+        tier2_states: Hidden states of the Gaussian HMM.
+        tier2_restarts: EM restarts when fitting the HMM.
+        tier2_fit_bars: Bars before a window used to fit its detector.
+    """
+
+    tier1: bool = True
+    tier2: bool = True
+    tier1_gamma: float = 0.97
+    tier1_per_regime: bool = True
+    tier2_states: int = 3
+    tier2_restarts: int = 3
+    tier2_fit_bars: int = 750
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """Everything that defines the environment an agent trades in.
+
+    Attributes:
+        data: Dataset name (``sp500``, ``nasdaq``) or a CSV/Parquet path.
+        train: ``[start, stop)`` dates of the training window.
+        val: Validation window (model selection during training).
+        test: Test window (out-of-sample evaluation; never seen in training).
+        episode_bars: Training episode length cap in bars (random starts); evaluation runs the whole window.
+        min_trade: Smallest position opened, as a fraction of equity.
+        max_hold: Longest holding period an action can ask for, in bars.
+        initial_equity: Starting equity of every episode.
+        costs: Commission and slippage per side, in basis points.
+        limits: Risk limits (never overridden by any tier).
+        reward: Differential Sharpe reward and penalties.
+        tiers: Tier 1 and Tier 2 switches and settings.
+    """
+
+    data: str = "sp500"
+    train: tuple[str, str] = ("2002-01-01", "2013-01-01")
+    val: tuple[str, str] = ("2013-01-01", "2015-01-01")
+    test: tuple[str, str] = ("2015-01-01", "2019-01-01")
+    episode_bars: int = 252
+    min_trade: float = 0.01
+    max_hold: int = 20
+    initial_equity: float = 100_000.0
+    costs: Costs = field(default_factory=Costs)
+    limits: RiskLimits = field(default_factory=RiskLimits)
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    tiers: TierConfig = field(default_factory=TierConfig)
+
+    def window(self, split: Split) -> tuple[str, str]:
+        if split not in ("train", "val", "test"):
+            raise ValueError(f"split={split!r}; choose 'train', 'val' or 'test'")
+        return getattr(self, split)

@@ -1,0 +1,41 @@
+"""``tradebrain meta-train``: Tier 4's specialists and selector (see :mod:`experiments.training.meta`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+
+def _cmd(args: argparse.Namespace) -> int:
+    from experiments.training.meta import load_meta, run_meta_train, summary_table
+
+    mc, cfg = load_meta(args.config, args.set or [])
+    root = Path(args.run) if args.run else Path(cfg.runs_dir) / cfg.name
+    print(
+        f"meta-training 3 specialists ({mc.maml.algorithm}, order {mc.maml.order}, {mc.maml.iterations} iterations "
+        f"x {mc.maml.meta_batch} {mc.tasks} tasks) and the selector; "
+        f"TensorBoard: .venv/bin/tensorboard --logdir {root / 'tb'}"
+    )
+    result = run_meta_train(mc, cfg, root)
+    print("mean net return per decision on held-out tasks after K trades, basis points:")
+    print(summary_table(result))
+    if "backtest" in result:
+        bt = result["backtest"]
+        print(
+            f"\nbacktest on {bt['window'][0]} .. {bt['window'][1]} (Tier 4 online: explore 6 round-robin decisions, "
+            f"then the selector's pick, every 24 decisions; picks {bt['selector_picks']}):"
+        )
+        print(bt["table"])
+    print(f"run folder: {root}   (Tier 4: {root / 'tier4'}; evaluation: {root / 'meta_eval.json'})")
+    print(f"wall time : {result['seconds']:.0f} s")
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add ``meta-train`` to the ``tradebrain`` subcommands."""
+    p = sub.add_parser("meta-train", help="meta-train Tier 4: three specialists (MAML) and the selector network")
+    p.add_argument("--config", default="meta", help="config name under experiments/config/presets/ or a YAML path")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a key, e.g. meta.maml.iterations=50")
+    p.add_argument("--run", help="run folder (default <runs_dir>/<name>)")
+    p.set_defaults(func=_cmd)
