@@ -1,6 +1,7 @@
-"""The env stack's settings, importable without scikit-learn or torch: :class:`StackConfig` and :class:`TierConfig`.
+"""The env stack's settings, importable without scikit-learn or torch: :class:`StackConfig`, :class:`TierConfig`
+and :func:`base_env`, the bare env they describe.
 
-:mod:`agents.stack` builds envs from them; the experiments' config loader reads them from YAML.
+:mod:`agents.stack` adds the tiers; the experiments' config loader reads the settings from YAML.
 """
 
 from __future__ import annotations
@@ -8,11 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from envs.data import MarketData
+from envs.layout import ActionMap
 from envs.reward import RewardConfig
 from envs.risk import RiskLimits
-from envs.trading_env import Costs
+from envs.trading_env import Costs, TradingEnv
 
-__all__ = ["VEC_ENVS", "Split", "StackConfig", "TierConfig"]
+__all__ = ["VEC_ENVS", "Split", "StackConfig", "TierConfig", "base_env"]
 
 Split = Literal["train", "val", "test"]
 
@@ -79,3 +82,24 @@ class StackConfig:
         if split not in ("train", "val", "test"):
             raise ValueError(f"split={split!r}; choose 'train', 'val' or 'test'")
         return getattr(self, split)
+
+
+def base_env(cfg: StackConfig, data: MarketData, split: Split) -> TradingEnv:
+    """The bare :class:`TradingEnv` of ``split`` (no tiers): random starts and ``episode_bars`` only in training.
+
+    Building it runs the env's own checks of the config (episode length, hold, minimum trade, equity, window):
+    :func:`experiments.config.check_data_fit` builds one to stop a command before any work.
+    """
+    train = split == "train"
+    return TradingEnv(
+        data,
+        window=cfg.window(split),
+        costs=cfg.costs,
+        limits=cfg.limits,
+        action_map=ActionMap(max_position=cfg.limits.max_position, max_hold=cfg.max_hold),
+        reward=cfg.reward,
+        min_trade=cfg.min_trade,
+        random_start=train,
+        episode_bars=cfg.episode_bars if train else None,
+        initial_equity=cfg.initial_equity,
+    )

@@ -44,11 +44,10 @@ from typing import TYPE_CHECKING, Any
 import gymnasium as gym
 import numpy as np
 
-from agents.config import VEC_ENVS, Split, StackConfig, TierConfig
+from agents.config import VEC_ENVS, Split, StackConfig, TierConfig, base_env
 from agents.tier1 import ComponentBandit, ComponentWeightWrapper
 from agents.tier2 import RegimeDetector, RegimeWrapper
 from envs.data import MarketData, load
-from envs.layout import ActionMap
 from envs.registration import STACK_ENV_ID
 from envs.reward import RewardConfig
 from envs.risk import RiskLimits
@@ -64,27 +63,6 @@ DETECTOR_CACHE_SIZE = 8
 
 _detector_cache: OrderedDict[str, RegimeDetector] = OrderedDict()
 _detector_lock = threading.Lock()
-
-
-def base_env(cfg: StackConfig, data: MarketData, split: Split) -> TradingEnv:
-    """The bare :class:`TradingEnv` of ``split`` (no tiers): random starts and ``episode_bars`` only in training.
-
-    Building it runs the env's own checks of the config (episode length, hold, minimum trade, equity, window):
-    :func:`experiments.config.check_data_fit` builds one to stop a command before any work.
-    """
-    train = split == "train"
-    return TradingEnv(
-        data,
-        window=cfg.window(split),
-        costs=cfg.costs,
-        limits=cfg.limits,
-        action_map=ActionMap(max_position=cfg.limits.max_position, max_hold=cfg.max_hold),
-        reward=cfg.reward,
-        min_trade=cfg.min_trade,
-        random_start=train,
-        episode_bars=cfg.episode_bars if train else None,
-        initial_equity=cfg.initial_equity,
-    )
 
 
 def fit_detector(cfg: StackConfig, data: MarketData, split: Split, *, cache: bool = False) -> RegimeDetector:

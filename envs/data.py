@@ -14,6 +14,7 @@ Nothing here touches the network. The validation (:class:`MarketData`, :class:`D
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from pathlib import Path
 
@@ -30,10 +31,17 @@ DATASETS: tuple[str, ...] = ("sp500", "nasdaq", "vix")
 
 
 def _arch_frame(name: str) -> pd.DataFrame:
-    from arch.data import nasdaq, sp500, vix  # the bundled csv files of the arch package
-
-    loader = {"sp500": sp500, "nasdaq": nasdaq, "vix": vix}[name]
-    frame = loader.load()
+    """A bundled table of the ``arch`` package, read as ``arch.data.<name>.load()`` reads it, without importing
+    ``arch`` (whose import takes over a second: it loads its models and statsmodels)."""
+    spec = importlib.util.find_spec("arch")
+    if spec is None or not spec.submodule_search_locations:
+        raise DataError(f"dataset {name!r} ships with the arch package, which is not installed; pip install arch")
+    frame = pd.read_csv(Path(spec.submodule_search_locations[0]) / "data" / name / f"{name}.csv.gz")
+    if "Date" in frame:
+        frame["Date"] = pd.to_datetime(frame["Date"])
+        frame = frame.set_index("Date")
+    for col in frame:
+        frame[col] = pd.to_numeric(frame[col], errors="coerce")
     if name == "vix":
         return frame
     # arch's copy is the raw Yahoo download; 'Adj Close' equals 'Close' for an index.

@@ -40,6 +40,15 @@ def load_run_config(args: argparse.Namespace) -> Any:
     return load_config(args.config, overrides=overrides, data=args.data, windows=args.windows)
 
 
+def checked_config(args: argparse.Namespace) -> Any:
+    """:func:`load_run_config`, checked against its data (windows, look-back, env settings) before any work."""
+    from experiments.config import check_data_fit
+
+    cfg = load_run_config(args)
+    check_data_fit(cfg.stack)
+    return cfg
+
+
 def run_folder_config(run_dir: Path) -> Any:
     """The resolved config a run folder holds; ConfigError when the folder is not a run's."""
     from experiments.config import ConfigError, load_config
@@ -66,9 +75,10 @@ def print_summary(run_dir: Path, results: dict, seconds: float | None = None) ->
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    cfg = checked_config(args)
     from experiments.training.train import train
 
-    result = train(load_run_config(args))
+    result = train(cfg)
     print(f"trained in {result.seconds:.0f} s ({result.steps_per_second:.0f} steps/s); run folder: {result.run_dir}")
     print(f"checkpoints scored on the validation window (trials for the DSR of the best model): {result.evaluations}")
     return 0
@@ -128,13 +138,13 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_quickstart(args: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    cfg = checked_config(args)  # a config error answers before torch loads
     from experiments.evaluation.backtest import show_progress
     from experiments.live.export import export_bundle
     from experiments.reporting.evaluate import evaluate
     from experiments.training.train import train
 
-    t0 = time.perf_counter()
-    cfg = load_run_config(args)
     print(
         f"[1/2] training PPO on the Tier 1+2 stack: {cfg.stack.data} {cfg.stack.train[0]} .. {cfg.stack.train[1]}, "
         f"{cfg.train.total_timesteps} steps"

@@ -161,7 +161,7 @@ def check_data_fit(stack: StackConfig, data: MarketData | None = None) -> None:
 def _check_env_settings(stack: StackConfig, data: MarketData) -> None:
     """Build the bare training env once, so its own checks of ``stack`` (episode length, hold, minimum trade,
     equity, ...) stop a command before any work, with the key as a dotted ``stack.`` path."""
-    from agents.stack import base_env
+    from agents.config import base_env
 
     try:
         base_env(stack, data, "train")
