@@ -152,12 +152,12 @@ def _run(code: str) -> str:
         "from experiments.walkforward.plan import load_walkforward; load_walkforward('walkforward')",
         "from experiments.cli import main; assert main(['data', 'sp500']) == 0",
         "from experiments.cli import main; assert main(['train', '--set', 'train.totl_timesteps=5']) == 2",
-        "from experiments.cli import main; assert main(['quickstart', '--set', 'stack.test=[2018-06-01,2030-01-01]']) == 2",
+        "from experiments.cli import main; assert main(['quickstart', '--set', 'stack.test=[2018,2030]']) == 2",
     ],
 )
 def test_the_parser_data_config_errors_and_package_imports_load_no_torch(code):
     loaded = _run(code + "\nimport sys; print(sorted(m for m in ('torch', 'stable_baselines3') if m in sys.modules))")
-    assert loaded == "[]"
+    assert loaded.splitlines()[-1] == "[]"
 
 
 def test_every_package_lists_its_public_names_and_they_resolve():
