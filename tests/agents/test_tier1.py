@@ -145,6 +145,17 @@ def test_gamma_one_is_plain_counting_and_decay_goes_toward_the_prior():
     assert half.beta_[-1, 0] == pytest.approx(2.0)  # 1 + 0.5 * 0 + 1
 
 
+def test_discount_goes_toward_an_uneven_prior_parameter_by_parameter():
+    """alpha decays toward prior[0] and beta toward prior[1] (swapping them changes every value below)."""
+    bandit = ComponentBandit(gamma=0.5, prior=(2.0, 5.0))
+    bandit.update([0.5, -0.5, 0.0, 0.5], 0.01)  # a success for theme and sentiment, a failure for technical
+    assert bandit.alpha_[-1].tolist() == [3.0, 2.0, 2.0, 3.0]  # 2 + 0.5 * (2 - 2) + hit
+    assert bandit.beta_[-1].tolist() == [5.0, 6.0, 5.0, 5.0]  # 5 + 0.5 * (5 - 5) + miss
+    bandit.update([0.5, -0.5, 0.0, 0.5], -0.01)  # now the other way round
+    assert bandit.alpha_[-1].tolist() == [2.5, 3.0, 2.0, 2.5]  # 2 + 0.5 * (3 - 2) + 0, 2 + 0.5 * (2 - 2) + 1
+    assert bandit.beta_[-1].tolist() == [6.0, 5.5, 5.0, 6.0]  # 5 + 0.5 * (5 - 5) + 1, 5 + 0.5 * (6 - 5) + 0
+
+
 def test_per_regime_posteriors_are_separate():
     rng = np.random.default_rng(5)
     bandit = ComponentBandit(per_regime=True)

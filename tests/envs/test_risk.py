@@ -108,3 +108,15 @@ def test_breaker_reduces_at_exactly_the_reduce_drawdown():
     rm.reset_account(100.0, day=0)
     rm.mark(90.0, bar=1)
     assert rm.state is Breaker.REDUCING
+
+
+@pytest.mark.parametrize("hwm, equity, max_drawdown", [(100.0, 90.0, 0.10), (100.0, 75.0, 0.25), (100.0, 85.0, 0.15)])
+def test_drawdown_halts_at_or_above_the_limit(hwm, equity, max_drawdown):
+    """A drawdown equal to the limit halts: ``1 - 90 / 100`` is 0.09999999999999998 in floating point, still HALTED."""
+    rm = RiskManager(RiskLimits(max_drawdown=max_drawdown, reduce_drawdown=min(0.10, max_drawdown)))
+    rm.reset_account(hwm, day=0)
+    rm.mark(equity * (1.0 + 1e-9), bar=1)
+    assert rm.state is not Breaker.HALTED  # just above the limit's equity: not yet
+    rm.mark(equity, bar=2)
+    assert rm.state is Breaker.HALTED
+    assert rm.approve(0.2).size == 0.0
