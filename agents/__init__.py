@@ -26,7 +26,7 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "TierConfig": "agents.stack",
         "make_env": "agents.stack",
         "make_stack_env": "agents.stack",
-        "make_vec_env": "agents.stack",
+        "make_vec_env": "agents.vec",
         "fit_detector": "agents.stack",
     },
 )

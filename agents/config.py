@@ -19,7 +19,7 @@ __all__ = ["VEC_ENVS", "Split", "StackConfig", "TierConfig", "base_env"]
 
 Split = Literal["train", "val", "test"]
 
-VEC_ENVS: tuple[str, ...] = ("dummy", "subproc")
+VEC_ENVS: tuple[str, ...] = ("batched", "dummy", "subproc")
 """Values of ``make_vec_env(vec_env=...)`` (the config key ``train.vec_env``)."""
 
 

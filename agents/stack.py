@@ -12,7 +12,7 @@ closed by ``t``, whether the episode is a random-start training episode, the n-t
 weights in slots 15-18.
 
 Fitting the detector costs about 3 s (S&P 500, 750 bars, 3 restarts; the rest of a construction about 0.3 s).
-:func:`make_stack_env` and :func:`make_vec_env` therefore keep fitted detectors in a small in-process cache
+:func:`make_stack_env` and :func:`agents.vec.make_vec_env` therefore keep fitted detectors in a small in-process cache
 (:func:`fit_detector` with ``cache=True``; at most :data:`DETECTOR_CACHE_SIZE` entries, cleared by
 :func:`clear_detector_cache`), keyed by the detector's hyper-parameters and a SHA-256 of the exact bars it is
 fitted on: the fit is deterministic (seeded restarts), so a hit returns a copy of what a refit would return.
@@ -22,8 +22,7 @@ fitted on: the fit is deterministic (seeded restarts), so a hit returns a copy o
 Example:
     >>> cfg = StackConfig(data="sp500")                              # doctest: +SKIP
     >>> env = make_env(cfg, "test")                                  # wrapped, window = cfg.test
-    >>> venv = make_vec_env(cfg, n_envs=4, seed=0)                   # SB3 DummyVecEnv + VecMonitor
-    >>> venv = make_vec_env(cfg, n_envs=4, seed=0, vec_env="subproc")  # one process per copy
+    >>> venv = agents.vec.make_vec_env(cfg, n_envs=64, seed=0)       # the batched core + VecMonitor
     >>> env = gym.make("tradebrain/TradingBrainStack-v1", split="test", tier1=False)
 """
 
@@ -32,19 +31,18 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
-import functools
 import hashlib
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
 
-from agents.config import VEC_ENVS, Split, StackConfig, TierConfig, base_env
+from agents.config import Split, StackConfig, TierConfig, base_env
 from agents.tier1 import ComponentBandit, ComponentWeightWrapper
 from agents.tier2 import RegimeDetector, RegimeWrapper
 from envs.data import MarketData, load
@@ -54,7 +52,7 @@ from envs.risk import RiskLimits
 from envs.trading_env import Costs, TradingEnv
 
 if TYPE_CHECKING:  # SB3 (and torch) load only when a VecEnv is built: env workers never import them
-    from stable_baselines3.common.vec_env import VecEnv
+    pass
 
 logger = logging.getLogger(__name__)
 
@@ -309,69 +307,3 @@ def make_stack_env(
     if cfg.tiers.tier2 and detector is None:
         detector = fit_detector(cfg, market, split, cache=cache)
     return wrap(base_env(cfg, market, split), cfg, detector, learn=tier1_learn)
-
-
-def subproc_start_method() -> str:
-    """``"fork"`` when this process runs a single Python thread and ``fork`` exists, else ``"forkserver"``.
-
-    A forked worker inherits every lock of this process in the state it was in. With one Python thread no
-    other thread can hold the import lock or a lock of a logging handler, a TensorBoard writer or a progress bar;
-    the native thread pools already running after ``import numpy``/``torch`` (OpenBLAS, jemalloc, OpenMP)
-    register fork handlers, and the workers only step envs (numpy; no torch op, no OpenMP). Forking then costs
-    under a second for 4 workers, while ``forkserver`` and ``spawn`` workers import SB3 and torch afresh (SB3's
-    worker loop lives there): about 19 s for 4 workers on a shared 2-core machine. ``forkserver`` (SB3's own
-    default) is the fallback once another thread runs (a progress bar, a TensorBoard writer, a server).
-    """
-    import multiprocessing
-
-    if threading.active_count() == 1 and "fork" in multiprocessing.get_all_start_methods():
-        return "fork"
-    return "forkserver"
-
-
-def make_vec_env(
-    cfg: StackConfig,
-    n_envs: int,
-    seed: int,
-    split: Split = "train",
-    vec_env: str = "dummy",
-    start_method: str | None = None,
-) -> VecEnv:
-    """``n_envs`` copies of the stack in an SB3 VecEnv with a VecMonitor, seeded ``seed, seed + 1, ...``.
-
-    The data is loaded and the detector fitted (or taken from the cache) once, in this process, and shared by all
-    copies: with ``vec_env="subproc"`` each worker receives them pickled with its env function (about 0.3 MB for
-    the S&P 500 data, 1 kB for the detector) and builds its env from them, so no worker refits. The same seed
-    and actions give the same observations, rewards and episode ends with either kind (SB3 hands the rewards
-    over as float32 from ``DummyVecEnv`` and as float64 from ``SubprocVecEnv``; PPO stores them as float32).
-
-    Args:
-        cfg: The stack's config.
-        n_envs: Env copies.
-        seed: Seed of the first copy; copy ``i`` gets ``seed + i``.
-        split: Window of the copies.
-        vec_env: ``"dummy"`` (SB3's ``DummyVecEnv``: the copies step in turn in this process) or ``"subproc"``
-            (``SubprocVecEnv``: one worker process per copy, stepping in parallel; the policy still runs here).
-        start_method: Start method of the ``subproc`` workers; default :func:`subproc_start_method`: ``fork``
-            when this process runs no other Python thread, else ``forkserver``.
-
-    Raises:
-        ValueError: ``n_envs`` below 1 or an unknown ``vec_env``.
-    """
-    from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecMonitor
-
-    if n_envs < 1:
-        raise ValueError(f"n_envs={n_envs!r} must be >= 1")
-    if vec_env not in VEC_ENVS:
-        raise ValueError(f"vec_env={vec_env!r} is not one of {list(VEC_ENVS)}; e.g. 'dummy'")
-    data = load(cfg.data)
-    detector = fit_detector(cfg, data, split, cache=True) if cfg.tiers.tier2 else None
-    env_fns: list[Callable[[], gym.Env]] = [
-        functools.partial(make_env, cfg, split, data=data, detector=detector) for _ in range(n_envs)
-    ]
-    if vec_env == "subproc":
-        venv: VecEnv = SubprocVecEnv(env_fns, start_method=start_method or subproc_start_method())
-    else:
-        venv = DummyVecEnv(env_fns)
-    venv.seed(seed)
-    return VecMonitor(venv)

@@ -14,6 +14,11 @@ Importing :mod:`envs` registers both ids. Without an import, the ``"module:id"``
 Its entry point is a string, so registering it imports nothing from :mod:`agents` (``envs`` depends on no other
 package of the project); ``gym.make`` imports ``agents.stack`` when it builds the env, also in a fresh worker
 process of ``gym.make_vec(..., vectorization_mode="async")``.
+
+Both ids have a vector entry point, the batched core: ``gym.make_vec(id, n, vectorization_mode=
+"vector_entry_point", **keywords)`` gives :class:`envs.batch.TradingVectorEnv` (the bare env) or
+:class:`agents.batch.StackVectorEnv` (the stack), ``n`` copies stepped in one compiled call with Gymnasium's
+next-step autoreset; ``"sync"`` and ``"async"`` still give Gymnasium's own vector envs over single envs.
 """
 
 from __future__ import annotations
@@ -30,6 +35,14 @@ STACK_ENV_ID = "tradebrain/TradingBrainStack-v1"
 def register_envs() -> None:
     """Register both env ids (idempotent)."""
     if ENV_ID not in gym.registry:
-        gym.register(id=ENV_ID, entry_point="envs.trading_env:TradingEnv")
+        gym.register(
+            id=ENV_ID,
+            entry_point="envs.trading_env:TradingEnv",
+            vector_entry_point="envs.batch:TradingVectorEnv",
+        )
     if STACK_ENV_ID not in gym.registry:
-        gym.register(id=STACK_ENV_ID, entry_point="agents.stack:make_stack_env")
+        gym.register(
+            id=STACK_ENV_ID,
+            entry_point="agents.stack:make_stack_env",
+            vector_entry_point="agents.batch:StackVectorEnv",
+        )

@@ -26,6 +26,7 @@ Every state change is appended to :attr:`RiskManager.events` with its reason.
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 import math
 from dataclasses import MISSING, asdict, dataclass, field, fields
@@ -139,6 +140,32 @@ class RiskLimits:
 
     def to_json(self) -> dict[str, float | int]:
         return asdict(self)
+
+
+@functools.lru_cache(maxsize=64)
+def approval_reasons(limits: RiskLimits, exposure_elsewhere: float) -> dict[int, str]:
+    """Why :meth:`RiskManager.approve` cut a request, by bit (1 halted, 2 crisis, 4 daily loss, 8 position cap,
+    16 gross cap, 32 breaker REDUCING), in the order the reasons are listed (cached: do not modify the dict)."""
+    return {
+        1: "halted: circuit breaker latched, needs reset_breaker()",
+        2: "crisis regime: cash only",
+        4: f"daily loss limit {limits.daily_loss:.0%} hit today",
+        8: f"position cap {limits.max_position:.0%}",
+        16: f"gross cap {limits.max_gross:.0%} with {exposure_elsewhere:.0%} held elsewhere",
+        32: f"breaker REDUCING: size x {limits.reduce_scale}",
+    }
+
+
+def breaker_event_reason(code: int, value: float, sharpe: float, limits: RiskLimits) -> str:
+    """The reason of a breaker move by :meth:`RiskManager.mark`: 0 halt on drawdown (``value``), 1 reduce on
+    drawdown, 2 reduce on the rolling Sharpe (``value``), 3 recovery (drawdown ``value``, ``sharpe``)."""
+    if code == 0:
+        return f"drawdown {value:.2%} >= max_drawdown {limits.max_drawdown:.0%}"
+    if code == 1:
+        return f"drawdown {value:.2%} >= reduce_drawdown {limits.reduce_drawdown:.0%}"
+    if code == 2:
+        return f"rolling Sharpe {value:.2f} < {limits.reduce_sharpe}"
+    return f"recovered: drawdown {value:.2%}, rolling Sharpe {sharpe:.2f}"
 
 
 @dataclass(frozen=True)
@@ -293,20 +320,20 @@ class RiskManager:
         lim = self.limits
         dd = 1.0 - equity / self.hwm
         if dd >= lim.max_drawdown - 1e-12:
-            self._set(Breaker.HALTED, f"drawdown {dd:.2%} >= max_drawdown {lim.max_drawdown:.0%}", bar)
+            self._set(Breaker.HALTED, breaker_event_reason(0, dd, 0.0, lim), bar)
             return
         if state is _ACTIVE:
             if dd >= lim.reduce_drawdown - 1e-12:  # "at or above", as for the halt: 1 - 90/100 < 0.1 in floats
-                self._set(Breaker.REDUCING, f"drawdown {dd:.2%} >= reduce_drawdown {lim.reduce_drawdown:.0%}", bar)
+                self._set(Breaker.REDUCING, breaker_event_reason(1, dd, 0.0, lim), bar)
             # A Sharpe below a non-positive threshold needs a negative mean: skip the sqrt otherwise.
             elif (
                 (self._sum < 0.0 or lim.reduce_sharpe > 0.0)
                 and self._count == window
                 and (sharpe := self.rolling_sharpe) < lim.reduce_sharpe
             ):
-                self._set(Breaker.REDUCING, f"rolling Sharpe {sharpe:.2f} < {lim.reduce_sharpe}", bar)
+                self._set(Breaker.REDUCING, breaker_event_reason(2, sharpe, 0.0, lim), bar)
         elif dd < lim.recover_drawdown and (sharpe := self.rolling_sharpe) >= lim.recover_sharpe:
-            self._set(Breaker.ACTIVE, f"recovered: drawdown {dd:.2%}, rolling Sharpe {sharpe:.2f}", bar)
+            self._set(Breaker.ACTIVE, breaker_event_reason(3, dd, sharpe, lim), bar)
 
     # ----------------------------------------------------------------- decisions
     def approve(self, requested: float, *, crisis: bool = False, exposure_elsewhere: float = 0.0) -> Approval:
@@ -315,24 +342,25 @@ class RiskManager:
         if not math.isfinite(requested):
             raise ValueError(f"requested={requested!r} is not finite; request a size in [0, max_position]")
         req = max(0.0, float(requested))
+        reasons = approval_reasons(lim, exposure_elsewhere)
         if self.state is _HALTED:
-            return Approval(0.0, req, ("halted: circuit breaker latched, needs reset_breaker()",))
+            return Approval(0.0, req, (reasons[1],))
         if crisis:
-            return Approval(0.0, req, ("crisis regime: cash only",))
+            return Approval(0.0, req, (reasons[2],))
         if self.blocked_day is not None and self.blocked_day == self.day:
-            return Approval(0.0, req, (f"daily loss limit {lim.daily_loss:.0%} hit today",))
-        size, reasons = req, []
+            return Approval(0.0, req, (reasons[4],))
+        size, cuts = req, []
         if size > lim.max_position:
             size = lim.max_position
-            reasons.append(f"position cap {lim.max_position:.0%}")
+            cuts.append(reasons[8])
         room = max(0.0, lim.max_gross - max(0.0, exposure_elsewhere))
         if size > room:
             size = room
-            reasons.append(f"gross cap {lim.max_gross:.0%} with {exposure_elsewhere:.0%} held elsewhere")
+            cuts.append(reasons[16])
         if self.state is _REDUCING:
             size *= lim.reduce_scale
-            reasons.append(f"breaker REDUCING: size x {lim.reduce_scale}")
-        return Approval(size, req, tuple(reasons))
+            cuts.append(reasons[32])
+        return Approval(size, req, tuple(cuts))
 
     def is_crisis(self, regime_probs: tuple[float, ...] | list[float], crisis_index: int) -> bool:
         """True when the crisis probability is the largest and at least ``crisis_threshold``."""

@@ -217,3 +217,73 @@ def prob_best_list(a: list[float], b: list[float]) -> list[float]:
         p = [sum(sums[pair]) / len(sums[pair]) for pair in pairs]
     total = sum(p)
     return [x / total for x in p]
+
+
+def _row_plan(a: list[float], b: list[float]) -> tuple[tuple[int, int, int], list[float]] | None:
+    """The quadrature plan and density coefficients of one row, as :func:`prob_best_list` computes them (None: every
+    pair is equal, ``1 / k`` each)."""
+    pairs = list(zip(a, b, strict=True))
+    if len(set(pairs)) == 1:
+        return None
+    asin, sqrt, lgamma = math.asin, math.sqrt, math.lgamma
+    lo = hi = 0.0
+    coef: list[float] = []
+    spread: list[tuple[float, float]] = []
+    for x, y in pairs:
+        n = x + y
+        m, s = asin(sqrt(x / n)), 0.5 / sqrt(n + 1.0)  # arcsine-scale mean and sd
+        low, top = m - _RANGE_SD * s, m + _RANGE_SD * s
+        if low > lo:
+            lo = low
+        if top > hi:
+            hi = top
+        spread.append((top, s))
+        coef += (2.0 * x - 1.0, 2.0 * y - 1.0, 1.0, lgamma(x) + lgamma(y) - lgamma(n))
+    finest = min([s for top, s in spread if top > lo])  # the posteriors that can be the max
+    hi = min(hi, _HALF_PI)
+    if _COARSEST > _PANEL_SD * finest:
+        plan = _panels(lo, hi, finest)
+    else:  # what _panels returns at the coarsest level
+        plan = (_MIN_PANELS, int(lo / _COARSEST), min(_MIN_PANELS, math.ceil(hi / _COARSEST)))
+    return plan, coef
+
+
+def _finish(pairs: list[tuple[float, float]], raw: list[float]) -> list[float]:
+    """Clip, average exchangeable components and normalise one row of raw ``P(best)`` values (as
+    :func:`prob_best_list` does)."""
+    p = [0.0 if x < 0.0 else x for x in raw]
+    if len(set(pairs)) < len(pairs):  # exchangeable components: give them their mean
+        sums: dict[tuple[float, float], list[float]] = {}
+        for pair, x in zip(pairs, p, strict=True):
+            sums.setdefault(pair, []).append(x)
+        p = [sum(sums[pair]) / len(sums[pair]) for pair in pairs]
+    total = sum(p)
+    return [x / total for x in p]
+
+
+def prob_best_rows(alpha: list[list[float]], beta: list[list[float]]) -> list[list[float]]:
+    """:func:`prob_best_list` of many rows at once (the batched stack's Tier 1): rows that share a quadrature plan
+    go through the scheme's numpy calls together. Each row gets exactly the arithmetic of :func:`prob_best_list`
+    (stacked matrix products are computed slice by slice, element-wise functions element by element), so the
+    results are bit-identical to it, row by row (``tests/agents/test_stack_speed_equivalence.py``)."""
+    out: list[list[float]] = [[]] * len(alpha)
+    groups: dict[tuple[int, int, int], list[tuple[int, list[float]]]] = {}
+    for r, (a, b) in enumerate(zip(alpha, beta, strict=True)):
+        planned = _row_plan(a, b)
+        if planned is None:
+            out[r] = [1.0 / len(a)] * len(a)
+        else:
+            groups.setdefault(planned[0], []).append((r, planned[1]))
+    for (n_panels, p0, p1), members in groups.items():
+        basis, cumulative, anchor = _plan(n_panels, p0, p1)
+        idx = [r for r, _ in members]
+        k = len(alpha[idx[0]])
+        dens = np.array([c for _, c in members], np.float64).reshape(len(idx), k, 4) @ basis
+        np.exp(dens, out=dens)  # weighted densities at the nodes, (g, k, nodes)
+        cdf = dens @ cumulative
+        if p0 > 0:
+            cdf += betainc([alpha[r] for r in idx], [beta[r] for r in idx], anchor)[:, :, None]
+        others = np.multiply.reduce(cdf.take(_others(k), axis=1), axis=2)
+        for r, raw in zip(idx, np.vecdot(dens, others).tolist(), strict=True):
+            out[r] = _finish(list(zip(alpha[r], beta[r], strict=True)), raw)
+    return out

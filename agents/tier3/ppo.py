@@ -22,6 +22,7 @@ from stable_baselines3.common.vec_env import VecEnv
 
 from agents.tier3.algos import make_model
 from agents.tier3.config import HPARAM_METRICS, REWARD_TERMS, PPOConfig
+from envs.layout import COMPONENTS, REGIMES
 
 logger = logging.getLogger(__name__)
 
@@ -81,11 +82,31 @@ class TradingMetricsCallback(BaseCallback):
     def _on_step(self) -> bool:
         infos: Sequence[dict[str, Any]] = self.locals.get("infos", ())
         dones = self.locals.get("dones", np.zeros(len(infos), dtype=bool))
+        batched = getattr(self.training_env, "stack_step", None)  # agents.batch.StackVecEnv: tier outputs as arrays
+        if batched is not None:
+            self._record_arrays(batched)
         for i, info in enumerate(infos):
             self._record_step(i, info)
             if dones[i] and "episode_equity" in info:
                 self._record_episode(i, info)
         return True
+
+    def _record_arrays(self, step: Any) -> None:
+        """Tier outputs and reward terms of every copy of a batched env (:class:`agents.batch.StackStep`)."""
+        rec = self.logger.record_mean
+        if step.tier1:
+            for name, w in zip(COMPONENTS, step.weights.mean(axis=0).tolist(), strict=True):
+                rec(f"tier1/w_{name}", w)
+        if step.tier2:
+            for name, p in zip(REGIMES, step.regime_probs.mean(axis=0).tolist(), strict=True):
+                rec(f"tier2/p_{name}", p)
+        terms, flat = step.reward_terms, step.flat
+        for i in range(len(flat)):
+            buf = self._buffers[i]
+            buf.steps += 1
+            buf.flat_steps += bool(flat[i])
+            for key, value in zip(REWARD_TERMS, terms[i].tolist(), strict=True):
+                buf.terms[key] += value
 
     def _record_step(self, i: int, info: Mapping[str, Any]) -> None:
         rec = self.logger.record_mean

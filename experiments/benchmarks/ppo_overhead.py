@@ -33,9 +33,9 @@ import torch
 from stable_baselines3.common.vec_env import DummyVecEnv, VecMonitor
 
 from agents.config import StackConfig, TierConfig
-from agents.stack import make_vec_env
 from agents.tier3.config import PPOConfig
 from agents.tier3.ppo import make_ppo
+from agents.vec import make_vec_env
 from envs.layout import OBS_LAYOUT
 from experiments.benchmarks import write_json
 

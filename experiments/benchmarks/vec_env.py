@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from agents.stack import make_vec_env, subproc_start_method
 from agents.tier3.ppo import make_ppo
+from agents.vec import make_vec_env, subproc_start_method
 from experiments.benchmarks import write_json
 from experiments.config import load_config
 

@@ -34,8 +34,10 @@ class TrainConfig:
             ``reward`` (the episode reward, SB3's ``EvalCallback``) or ``sharpe`` (the validation Sharpe of
             ``best/val_curve.csv``, the measure the backtest reports). Either way every scored checkpoint counts
             as a trial for the deflated Sharpe ratio.
-        vec_env: How the ``n_envs`` env copies run: ``dummy`` (one process, SB3's ``DummyVecEnv``) or
-            ``subproc`` (one process per copy, SB3's ``SubprocVecEnv``).
+        vec_env: How the ``n_envs`` env copies run: ``batched`` (every copy in one compiled call of the batched
+            core, :class:`agents.batch.StackVecEnv`), ``dummy`` (one process, SB3's ``DummyVecEnv``) or
+            ``subproc`` (one process per copy, SB3's ``SubprocVecEnv``). All three give the same training for the
+            same seed.
         torch_threads: Torch threads of the training process (1 unless measured otherwise).
         init_from: Start PPO from a Tier 4 specialist's meta-learned parameters: ``<tier4 folder>:<specialist>``
             (e.g. ``runs/meta/tier4:balanced``, written by ``tradebrain meta-train``); empty: SB3's initialisation.
@@ -47,7 +49,7 @@ class TrainConfig:
     checkpoint_freq: int = 25_000
     normalize_obs: bool = False
     norm_clip_obs: float = 10.0
-    vec_env: str = "dummy"
+    vec_env: str = "batched"
     select_by: str = "reward"
     torch_threads: int = 1
     init_from: str = ""
@@ -56,7 +58,7 @@ class TrainConfig:
         if self.select_by not in SELECT_BY:
             raise ConfigError(f"train.select_by={self.select_by!r} is not one of {list(SELECT_BY)}; e.g. reward")
         if self.vec_env not in VEC_ENVS:
-            raise ConfigError(f"train.vec_env={self.vec_env!r} is not one of {list(VEC_ENVS)}; e.g. dummy")
+            raise ConfigError(f"train.vec_env={self.vec_env!r} is not one of {list(VEC_ENVS)}; e.g. batched")
         if self.n_envs < 1:
             raise ConfigError(f"train.n_envs={self.n_envs!r} must be >= 1 (env copies), e.g. 4")
         if self.torch_threads < 1:

@@ -32,11 +32,12 @@ from stable_baselines3.common.callbacks import BaseCallback, CallbackList, Check
 from stable_baselines3.common.vec_env import DummyVecEnv, VecEnv, VecMonitor, VecNormalize
 from tqdm.auto import tqdm
 
-from agents.stack import make_env, make_vec_env
+from agents.stack import make_env
 from agents.tier3 import algos
 from agents.tier3.config import flat_hparams
 from agents.tier3.obs_norm import ObsNormalizer
 from agents.tier3.ppo import HParamCallback, TradingMetricsCallback
+from agents.vec import make_vec_env
 from experiments.config import ConfigError, RunConfig, check_data_fit, to_yaml
 from experiments.evaluation import metrics
 from experiments.evaluation.backtest import show_progress

@@ -7,9 +7,10 @@ import pytest
 from stable_baselines3.common.env_checker import check_env
 
 from agents.config import StackConfig, TierConfig
-from agents.stack import make_env, make_vec_env
+from agents.stack import make_env
 from agents.tier1 import ComponentWeightWrapper
 from agents.tier2 import RegimeWrapper
+from agents.vec import make_vec_env
 from envs.layout import OBS_LAYOUT
 from tests.agents.small import SMALL
 
@@ -37,12 +38,13 @@ def test_tiers_off_leave_the_default_slots():
 def test_evaluation_windows_start_at_their_start_and_training_is_random():
     test_env = make_env(SMALL, "test")
     assert test_env.reset(seed=0)[1]["time"] == "2006-07-03"
-    venv = make_vec_env(SMALL, n_envs=2, seed=3)
-    venv.reset()
-    bars = [e.unwrapped.bar for e in venv.venv.envs]
-    assert bars[0] != bars[1]
-    lo, hi = venv.venv.envs[0].unwrapped.window
-    assert all(lo <= b < hi for b in bars)
+    for kind in ("dummy", "batched"):
+        venv = make_vec_env(SMALL, n_envs=2, seed=3, vec_env=kind)
+        venv.reset()
+        bars = venv.get_attr("bar") if kind == "dummy" else venv.venv.stack.core.is_[:, 0].tolist()
+        assert bars[0] != bars[1]
+        lo, hi = venv.get_attr("window")[0]
+        assert all(lo <= b < hi for b in bars)
 
 
 def test_detector_is_fitted_before_the_window_it_labels():

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 
-from agents.stack import make_vec_env, subproc_start_method
+from agents.vec import make_vec_env, subproc_start_method
 from tests.agents.small import SMALL
 
 
@@ -28,7 +28,7 @@ def _run(venv, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 @pytest.mark.parametrize("start_method", [None, "forkserver"])
 def test_subproc_gives_the_dummy_steps_for_the_same_seed_and_actions(start_method):
-    dummy = make_vec_env(SMALL, n_envs=2, seed=4)
+    dummy = make_vec_env(SMALL, n_envs=2, seed=4, vec_env="dummy")
     sub = make_vec_env(SMALL, n_envs=2, seed=4, vec_env="subproc", start_method=start_method)
     assert isinstance(dummy.venv, DummyVecEnv) and isinstance(sub.venv, SubprocVecEnv)
     n = 300 if start_method is None else 40
@@ -43,8 +43,20 @@ def test_subproc_gives_the_dummy_steps_for_the_same_seed_and_actions(start_metho
     np.testing.assert_array_equal(rd, rs.astype(np.float32))
 
 
+def test_batched_gives_the_dummy_steps_for_the_same_seed_and_actions():
+    dummy = make_vec_env(SMALL, n_envs=3, seed=4, vec_env="dummy")
+    batched = make_vec_env(SMALL, n_envs=3, seed=4)
+    assert type(batched.venv).__name__ == "StackVecEnv"
+    (od, rd, dd), (ob, rb, db) = _run(dummy, 300), _run(batched, 300)
+    assert dd.sum() >= 2
+    np.testing.assert_array_equal(od, ob)
+    np.testing.assert_array_equal(dd, db)
+    assert rd.dtype == rb.dtype == np.float32
+    np.testing.assert_array_equal(rd, rb)
+
+
 def test_unknown_vec_env_is_a_value_error():
-    with pytest.raises(ValueError, match=r"vec_env='thread' is not one of \['dummy', 'subproc'\]"):
+    with pytest.raises(ValueError, match=r"vec_env='thread' is not one of \['batched', 'dummy', 'subproc'\]"):
         make_vec_env(SMALL, n_envs=2, seed=0, vec_env="thread")
 
 

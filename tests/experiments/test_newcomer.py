@@ -157,7 +157,7 @@ def test_dates_and_numbers_in_overrides_take_every_usual_form():
         (["train", "--set", "stack.tier2_fit_bars=5"], "did you mean 'stack.tiers.tier2_fit_bars'?"),
         (["train", "--set", "train.n_envs=0"], "train.n_envs=0 must be >= 1"),
         (["train", "--data", "missing.csv"], "data file 'missing.csv' does not exist"),
-        (["train", "--set", "train.vec_env=threads"], "train.vec_env='threads' is not one of ['dummy', 'subproc']"),
+        (["train", "--set", "train.vec_env=threads"], "train.vec_env='threads' is not one of ['batched', 'dummy'"),
         (["train", "--set", "stack.episode_bars=1"], "stack.episode_bars=1 must be >= 2"),  # the env's own check
         (["train", "--set", "stack.min_trade=2"], "stack.min_trade=2.0 must be in (0, max_position=0.2]"),
         (["train", "--set", "ppo.batch_size=1"], "ppo.batch_size=1 must be >= 2"),
