@@ -2,7 +2,8 @@
 
 What is checked (``docs/index.md``, "How the docs are checked"):
 
-* every relative link of ``README.md`` and ``docs/**/*.md`` points to an existing file or folder (anchors ignored);
+* every relative link of ``README.md`` and ``docs/**/*.md`` points to an existing file or folder, and an anchor into
+  a markdown page to one of its headings;
 * every fenced ``python`` block runs in a subprocess (cwd a temporary folder, the checkout on ``PYTHONPATH``), unless
   its first line is ``# docs: not run (<reason>)``; at most :data:`MAX_NOT_RUN` such blocks;
 * every command line of a ``bash``/``sh``/``console`` block (a ``console`` block's ``$ `` lines): ``tradebrain ...``
@@ -59,6 +60,7 @@ FILE_NAME = re.compile(r"\.(?:py|md|ya?ml|json|csv|png|zip|onnx|sqlite|npz|txt)$
 PYTHON_EXE = re.compile(r"^python(?:3(?:\.\d+)?)?$")
 WRAPPERS = frozenset({"time", "nohup", "env", "exec"})
 SEPARATORS = frozenset({";", "&&", "||", "|", "&"})
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 @dataclass(frozen=True)
@@ -96,16 +98,36 @@ def prose(text: str) -> str:
     return INLINE_CODE.sub(lambda m: " " * len(m.group(0)), text)
 
 
+def anchors(text: str) -> set[str]:
+    """The heading anchors GitHub makes for a markdown text: lower case, punctuation dropped, spaces to hyphens,
+    ``-1``, ``-2``, ... for repeats."""
+    seen: dict[str, int] = {}
+    out = set()
+    for heading in re.findall(r"^#{1,6}[ \t]+(.+?)[ \t#]*$", FENCE.sub("", text), re.M):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        n = seen.get(slug, 0)
+        seen[slug] = n + 1
+        out.add(slug if n == 0 else f"{slug}-{n}")
+    return out
+
+
 def broken_links(path: Path, text: str) -> list[str]:
-    """Relative links of a markdown file (its text) that point to nothing, as ``file:line: target``."""
+    """Relative links of a markdown file (its text) that point to nothing, or to a heading a markdown page does not
+    have, as ``file:line: target``."""
     out = []
     for m in LINK.finditer(prose(text)):
         target = m.group("target")
-        if re.match(r"^[a-z][a-z0-9+.-]*:", target) or target.startswith("#"):
-            continue  # http(s):, mailto:, an anchor on the same page
-        file_part = target.split("#", 1)[0].split("?", 1)[0]
-        resolved = (path.parent / file_part).resolve()
-        if not resolved.exists() or ROOT not in (resolved, *resolved.parents):
+        if re.match(r"^[a-z][a-z0-9+.-]*:", target):
+            continue  # http(s):, mailto:
+        file_part, _, anchor = target.partition("#")
+        if not file_part:  # an anchor on the same page
+            ok = anchor in anchors(text)
+        else:
+            resolved = (path.parent / file_part.split("?", 1)[0]).resolve()
+            ok = resolved.exists() and ROOT in (resolved, *resolved.parents)
+            if ok and anchor and resolved.suffix == ".md":
+                ok = anchor in anchors(resolved.read_text(encoding="utf-8"))
+        if not ok:
             line = text.count("\n", 0, m.start()) + 1
             out.append(f"{path.relative_to(ROOT)}:{line}: {target}")
     return out
@@ -443,6 +465,7 @@ def test_python_block_runs(block, tmp_path):
     script = tmp_path / (block.where.replace("/", "_").replace(":", "_L") + ".py")
     script.write_text(block.text, encoding="utf-8")
     env = {
+        **{name: "1" for name in THREAD_VARS},  # one thread per process, as the project trains: no oversubscription
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]),
         "MPLBACKEND": "Agg",
@@ -488,9 +511,9 @@ def test_the_checkers_reject_known_bad_lines():
     for line in good:
         assert not line_problems(line), (line, line_problems(line))
     page = ROOT / "docs" / "page.md"
-    assert broken_links(page, "see [a](missing.md) and [b](index.md#x) and [c](https://example.org)") == [
-        "docs/page.md:1: missing.md"
-    ]
+    text = "# A `b.c`: d, e\nsee [a](missing.md), [b](index.md#x), [c](https://example.org), [d](#a-bc-d-e)"
+    assert broken_links(page, text) == ["docs/page.md:2: missing.md", "docs/page.md:2: index.md#x"]
+    assert "how-the-docs-are-checked" in anchors((ROOT / "docs" / "index.md").read_text(encoding="utf-8"))
     assert stale_module_path("experiments/backtest.py") and stale_module_path("agents.live.LiveBrain")
     assert stale_module_path("experiments.live.brain.NoSuchName")
     assert not stale_module_path("experiments.live.brain.LiveBrain") and not stale_module_path("meta.maml.iterations")
