@@ -55,7 +55,7 @@ bench: setup
 	$(BIN)/python -m experiments.benchmarks.adaptation --out runs/bench/adaptation
 
 # The walk-forward ablation (every tier set and baseline, 12 folds x 3 seeds; hours at the default PPO budget) into
-# runs/walkforward/results.md; running it again resumes. See the README's walk-forward section for reduced runs.
+# runs/walkforward/results.md; running it again resumes. Reduced runs: docs/walkforward.md.
 ablate: setup
 	$(BIN)/tradebrain ablate --jobs 2
 

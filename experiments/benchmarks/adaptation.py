@@ -20,7 +20,8 @@ decisions; Reptile meta-trains and adapts with ``--reptile-inner-steps`` steps o
 plain policy-gradient steps of the full size on the same K decisions diverge). Printed and written (``--out`` folder):
 per method and K, the mean score (x 10^4, i.e. basis points per decision) and the share of the oracle's return
 (sum of scores / sum of the oracle's scores over tasks and seeds), each with a 90% bootstrap CI that resamples
-tasks and seeds; ``adaptation.json``, ``adaptation.md`` (the README table) and ``adaptation.png`` (the curves).
+tasks and seeds; ``adaptation.json``, ``adaptation.md`` (the tables of docs/results/tier4.md) and ``adaptation.png``
+(the curves).
 
 Usage::
 

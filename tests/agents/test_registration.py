@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import subprocess
 import sys
 import warnings
@@ -258,20 +257,3 @@ def test_the_detector_cache_returns_a_copy_of_the_same_fit(monkeypatch):
     refit = stack.fit_detector(SMALL_CFG, data, "test")
     np.testing.assert_array_equal(refit.transmat_, second.transmat_)  # a hit equals a refit
     stack.clear_detector_cache()
-
-
-README_MARKER = "<!-- tested by tests/agents/test_registration.py -->"
-
-
-def readme_snippets(path: Path) -> list[str]:
-    """The ```python blocks that follow :data:`README_MARKER` lines in a markdown file."""
-    text = path.read_text()
-    return [m.group(1) for m in re.finditer(re.escape(README_MARKER) + r"\s*```python\n(.*?)```", text, re.S)]
-
-
-def test_readme_snippet_runs():
-    snippets = readme_snippets(ROOT / "README.md")
-    assert snippets, f"README.md has no python block after {README_MARKER!r} (merge /tmp/readme_gym.md)"
-    for code in snippets:
-        namespace: dict = {"__name__": "readme"}
-        exec(compile(code, "README.md", "exec"), namespace)

@@ -82,16 +82,16 @@ def test_a_small_agent_trades_and_sizes_with_the_planted_signal(tmp_path):
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
-    reason="goal not reached (README, 'Making the agent learn', 2026-11-24): this config wins on draws 0-2, but on "
+    reason="goal not reached (docs/results/planted-edge.md, 2026-11-24): this config wins on draws 0-2, but on "
     "draws 3-5 its test Sharpe is 0.91, -0.04, -0.63 and both pooled CIs contain 0 (over draws 3-8: -0.14 "
     "[-0.40, +0.13] vs composite, +0.16 [-0.04, +0.36] vs buy-and-hold at cap); remove this mark when it wins",
 )
 def test_the_agent_beats_the_rules_on_the_planted_edge(tmp_path):
-    """3 seeds (market draw and agent), 600k steps each, the best variant of the README's table (log-return reward,
-    observation normalisation, ``log_std_init`` -1, bar cost 0.005, discount 0): the pooled paired Sharpe difference
-    against the composite-score rule and buy-and-hold at the cap has a 90% CI above zero. The variant was chosen on
-    the draws of seeds 0-2, so the test uses seeds 3-5: market draws no choice has seen. About 15 minutes on 2
-    cores (the seeds run in 2 processes, one torch thread each)."""
+    """3 seeds (market draw and agent), 600k steps each, the best variant of docs/results/planted-edge.md (log-return
+    reward, observation normalisation, ``log_std_init`` -1, bar cost 0.005, discount 0): the pooled paired Sharpe
+    difference against the composite-score rule and buy-and-hold at the cap has a 90% CI above zero. The variant was
+    chosen on the draws of seeds 0-2, so the test uses seeds 3-5: market draws no choice has seen. About 15 minutes
+    on 2 cores (the seeds run in 2 processes, one torch thread each)."""
     from concurrent.futures import ProcessPoolExecutor
 
     from experiments.benchmarks import planted_edge as bench
