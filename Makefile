@@ -9,11 +9,13 @@ STAMP := $(VENV)/.installed
 setup: $(STAMP)
 
 # torch==2.13.0 first: it resolves to the local CPU wheel; anything else would pull CUDA builds.
+# --no-compile: Python compiles a module when it is first imported instead of pip compiling every file it installs
+# (torch alone has thousands; see docs/results/speed.md for the setup's timing).
+PIP := PIP_DISABLE_PIP_VERSION_CHECK=1 $(BIN)/pip install --quiet --no-compile
 $(STAMP): setup.cfg pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(PIP) torch==2.13.0
+	$(PIP) -e '.[dev]'
 	touch $(STAMP)
 
 lint: setup
