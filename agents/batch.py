@@ -273,7 +273,9 @@ class StackVecEnv(VecEnv):
         if infos not in INFO_MODES:
             raise ValueError(f"infos={infos!r} is not one of {list(INFO_MODES)}; e.g. 'train'")
         self.stack = BatchedStack(cfg, n_envs, split, data=data, detector=detector, tier1_learn=tier1_learn)
-        super().__init__(n_envs, self.stack.observation_space, self.stack.action_space)
+        self.table = _menu_table(cfg, self.stack)
+        space = self.stack.action_space if self.table is None else gym.spaces.Discrete(len(self.table))
+        super().__init__(n_envs, self.stack.observation_space, space)
         self.infos_mode = infos
         self.metadata = self.stack.template.metadata
         self._actions: np.ndarray | None = None
@@ -302,7 +304,7 @@ class StackVecEnv(VecEnv):
         stack = self.stack
         full = self.infos_mode == "full"
         obs, reward, terminated, truncated, per_copy = stack.step(
-            np.asarray(self._actions).reshape(self.num_envs, 4), full=full
+            _box(self._actions, self.table, self.num_envs), full=full
         )
         infos: list[dict[str, Any]] = per_copy if full else [stack.train_info(i, t) for i, t in enumerate(per_copy)]
         dones = terminated | truncated
@@ -323,7 +325,13 @@ class StackVecEnv(VecEnv):
         return list(self._get_indices(indices))
 
     def get_attr(self, attr_name: str, indices: VecEnvIndices = None) -> list[Any]:
-        """An attribute of the copies' env (their configuration is the template's: the same for every copy)."""
+        """An attribute of the copies' env: ``bar`` and ``equity`` per copy, anything else from the template (the
+        configuration every copy shares)."""
+        core = self.stack.core
+        if attr_name == "bar":
+            return [int(core.is_[i, BAR]) for i in self._indices(indices)]
+        if attr_name == "equity":
+            return [float(core.fs[i, 0]) for i in self._indices(indices)]
         value = getattr(self.stack.template, attr_name)
         return [value for _ in self._indices(indices)]
 
@@ -361,8 +369,11 @@ class StackVectorEnv(gym.vector.VectorEnv):
         cfg = _resolve(keywords.pop("config", None), keywords, STACK_ENV_ID, ENV_KEYWORDS)
         self.stack = BatchedStack(cfg, num_envs, split, data=market, detector=detector, tier1_learn=tier1_learn)
         self.num_envs = num_envs
+        self.table = _menu_table(cfg, self.stack)
         self.single_observation_space = self.stack.observation_space
-        self.single_action_space = self.stack.action_space
+        self.single_action_space = (
+            self.stack.action_space if self.table is None else gym.spaces.Discrete(len(self.table))
+        )
         self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
         self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
         self._autoreset = np.zeros(num_envs, bool)
@@ -396,10 +407,24 @@ class StackVectorEnv(gym.vector.VectorEnv):
         for i in resetting:  # next-step autoreset: these copies ignore their action and start a new episode
             stack.reset(i)
         live = ~self._autoreset
-        actions = np.asarray(actions, dtype=np.float32).reshape(self.num_envs, 4)
-        _, reward, terminated, truncated, _ = stack.step(actions, live)
+        _, reward, terminated, truncated, _ = stack.step(_box(actions, self.table, self.num_envs), live)
         reward = np.where(live, reward, 0.0)
         terminated = terminated & live
         truncated = truncated & live
         self._autoreset = terminated | truncated
         return stack.core.obs.copy(), reward, terminated, truncated, self._infos()
+
+
+def _menu_table(cfg: StackConfig, stack: BatchedStack) -> np.ndarray | None:
+    """The Box actions of the bracket menu's items when ``cfg.action`` is ``menu`` (else None)."""
+    return cfg.menu.actions(stack.template.action_map) if cfg.action == "menu" else None
+
+
+def _box(actions: Any, table: np.ndarray | None, n: int) -> np.ndarray:
+    """``(n, 4)`` Box actions: the actions themselves, or the menu's rows of ``n`` item numbers."""
+    if table is None:
+        return np.asarray(actions, dtype=np.float32).reshape(n, 4)
+    items = np.asarray(actions).reshape(n).astype(np.int64)
+    if items.min(initial=0) < 0 or items.max(initial=0) >= len(table):
+        raise ValueError(f"menu actions must be items 0 .. {len(table) - 1}; got {items.tolist()}")
+    return table[items]  # type: ignore[no-any-return]

@@ -11,11 +11,15 @@ from typing import Literal
 
 from envs.data import MarketData
 from envs.layout import ActionMap
+from envs.menu import BracketMenu
 from envs.reward import RewardConfig
 from envs.risk import RiskLimits
 from envs.trading_env import Costs, TradingEnv
 
-__all__ = ["VEC_ENVS", "Split", "StackConfig", "TierConfig", "base_env"]
+__all__ = ["ACTIONS", "VEC_ENVS", "Split", "StackConfig", "TierConfig", "base_env"]
+
+ACTIONS: tuple[str, ...] = ("box", "menu")
+"""Values of ``StackConfig.action``."""
 
 Split = Literal["train", "val", "test"]
 
@@ -63,6 +67,9 @@ class StackConfig:
         limits: Risk limits (never overridden by any tier).
         reward: Differential Sharpe reward and penalties.
         tiers: Tier 1 and Tier 2 switches and settings.
+        action: What the agent chooses: ``box`` (the env's 4-dim action: size, hold, stop, target) or ``menu``
+            (an item of :attr:`menu` through :class:`envs.menu.MenuActionWrapper`: a categorical policy).
+        menu: The bracket menu of ``action: menu`` (flat, or long at the cap x holds x (stop, target) pairs).
     """
 
     data: str = "sp500"
@@ -77,6 +84,12 @@ class StackConfig:
     limits: RiskLimits = field(default_factory=RiskLimits)
     reward: RewardConfig = field(default_factory=RewardConfig)
     tiers: TierConfig = field(default_factory=TierConfig)
+    action: str = "box"
+    menu: BracketMenu = field(default_factory=BracketMenu)
+
+    def __post_init__(self) -> None:
+        if self.action not in ACTIONS:
+            raise ValueError(f"action={self.action!r} is not one of {list(ACTIONS)}; e.g. 'menu'")
 
     def window(self, split: Split) -> tuple[str, str]:
         if split not in ("train", "val", "test"):

@@ -46,6 +46,7 @@ from agents.config import Split, StackConfig, TierConfig, base_env
 from agents.tier1 import ComponentBandit, ComponentWeightWrapper
 from agents.tier2 import RegimeDetector, RegimeWrapper
 from envs.data import MarketData, load
+from envs.menu import BracketMenu, MenuActionWrapper
 from envs.registration import STACK_ENV_ID
 from envs.reward import RewardConfig
 from envs.risk import RiskLimits
@@ -118,7 +119,8 @@ def clear_detector_cache() -> None:
 
 
 def wrap(env: TradingEnv, cfg: StackConfig, detector: RegimeDetector | None, *, learn: bool = True) -> gym.Env:
-    """Put the enabled tiers around a base env (Tier 2 inside, Tier 1 outside: Tier 1 reads Tier 2's regime).
+    """Put the enabled tiers around a base env (Tier 2 inside, Tier 1 outside: Tier 1 reads Tier 2's regime), and the
+    bracket menu's action wrapper outside both when ``cfg.action`` is ``menu``.
 
     The Tier 1 bandit restarts from its prior at every ``reset()`` (causal in every context; see
     :class:`~agents.tier1.ComponentWeightWrapper`); ``learn=False`` keeps it at the prior.
@@ -129,6 +131,8 @@ def wrap(env: TradingEnv, cfg: StackConfig, detector: RegimeDetector | None, *, 
     if cfg.tiers.tier1:
         bandit = ComponentBandit(gamma=cfg.tiers.tier1_gamma, per_regime=cfg.tiers.tier1_per_regime and cfg.tiers.tier2)
         wrapped = ComponentWeightWrapper(wrapped, bandit, learn=learn, reset_each_episode=True)
+    if cfg.action == "menu":  # outermost: the agent picks an item of the bracket menu
+        wrapped = MenuActionWrapper(wrapped, cfg.menu)
     return wrapped
 
 
@@ -146,7 +150,13 @@ def make_env(
     return wrap(base_env(cfg, data, split), cfg, detector)
 
 
-_SECTIONS: dict[str, type] = {"costs": Costs, "limits": RiskLimits, "reward": RewardConfig, "tiers": TierConfig}
+_SECTIONS: dict[str, type] = {
+    "costs": Costs,
+    "limits": RiskLimits,
+    "reward": RewardConfig,
+    "tiers": TierConfig,
+    "menu": BracketMenu,
+}
 _WINDOWS = ("train", "val", "test")
 
 

@@ -462,6 +462,100 @@ def _step_kernel(actions, active, fs, is_, rets, wins, curve, weights, regime, p
         _observe(fs, is_, obs, i, drawdown, feat, weights, regime, p)
 
 
+@njit(cache=True)
+def _outcomes_kernel(bars, end, menu, equity0, path_crisis, d_o, d_h, d_l, d_c, d_day, p, q, growth, spans):  # type: ignore[no-untyped-def]
+    """Every menu item's trade at every decision bar, each from a fresh account (see :func:`bracket_outcomes`)."""
+    n_bars = d_c.shape[0]
+    fs = np.zeros((1, _NF))
+    is_ = np.zeros((1, _NI), np.int64)
+    rets = np.zeros((1, q[Q_SHARPE_WINDOW]))
+    wins = np.zeros((1, q[Q_WIN_WINDOW]))
+    curve = np.zeros((1, n_bars))
+    ev_i = np.zeros((1, q[Q_MAX_HOLD] + 2, 4), np.int64)
+    ev_f = np.zeros((1, q[Q_MAX_HOLD] + 2, 2))
+    info_i = np.zeros((1, _NIJ), np.int64)
+    tr_f = np.zeros((1, _NTF))
+    tr_u = np.zeros((1, _NTU), np.int64)
+    ex = p[P_EXPOSURE]
+    room = p[P_MAX_GROSS] - (ex if ex > 0.0 else 0.0)
+    room = room if room > 0.0 else 0.0
+    for a in range(bars.shape[0]):
+        t = bars[a]
+        for k in range(menu.shape[0]):
+            size = menu[k, 0]
+            size = p[P_MAX_POS] if size > p[P_MAX_POS] else size
+            size = room if size > room else size
+            if size < p[P_MIN_TRADE] or path_crisis[t] or t >= end:
+                growth[a, k] = 0.0  # flat for one bar (or no trade may open: the crisis rule, the window's end)
+                spans[a, k] = 1
+                continue
+            fs[0, :] = 0.0
+            fs[0, EQ] = equity0
+            fs[0, EQ0] = equity0
+            fs[0, HWM] = equity0
+            fs[0, REQ] = equity0
+            fs[0, DSE] = equity0
+            is_[0, :] = 0
+            is_[0, BAR] = t
+            is_[0, START] = t
+            is_[0, END] = end
+            is_[0, RDAY] = d_day[t]
+            is_[0, BLOCKED] = _NONE_DAY
+            is_[0, STATE] = _ACTIVE
+            rets[0, :] = 0.0
+            info_i[0, J_NEVENTS] = 0
+            hold = np.int64(menu[k, 1])
+            _trade(fs, is_, rets, wins, curve, 0, size, hold, menu[k, 2], menu[k, 3], d_o, d_h, d_l, d_c, d_day,
+                   path_crisis, p, q, ev_i, ev_f, info_i, tr_f, tr_u)  # fmt: skip
+            growth[a, k] = math.log(fs[0, EQ] / equity0)
+            spans[a, k] = is_[0, BAR] - t
+
+
+def bracket_outcomes(
+    env: TradingEnv, menu: np.ndarray, bars: np.ndarray | None = None, end: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Full information: the outcome of every menu item at every decision bar, from the bars after it.
+
+    There is no market impact, so once the bars after decision ``t`` are known, the trade each item would have
+    opened at ``t`` is a deterministic function of them. Each item is simulated by the env's own trade code (the
+    compiled kernel of :class:`BatchCore`: fills, costs, stops, targets, gaps, the daily-loss and drawdown levels,
+    crisis exits) from a fresh account at ``t`` (equity, high-water mark and the day's start all at ``t``'s equity):
+    what the item earns, not what a particular account history would have let it earn.
+
+    Causality: the outcome of ``(t, k)`` uses bars ``t + 1 .. t + spans[t, k]`` only; use it once bar
+    ``t + spans[t, k]`` has closed (in training: for decisions inside the training window; ``end`` keeps every
+    exit inside it).
+
+    Args:
+        env: The env whose data, costs, limits, action map and regime path (crisis rule) apply.
+        menu: ``(k, 4)`` items as ``(size, hold, stop, target)`` (:meth:`envs.menu.BracketMenu.params`); a size
+            below the env's ``min_trade`` is flat.
+        bars: Decision bars (default: every bar of the env's window but the last).
+        end: Last bar a trade may reach (default: the window's last bar); a trade still open there closes at its
+            close.
+
+    Returns:
+        ``growth`` ``(len(bars), k)``: log of the account's equity after / before the item (costs included; 0 for
+        flat), and ``spans`` ``(len(bars), k)``: bars from the decision to the exit (1 for flat).
+    """
+    core = BatchCore(env, 1)
+    lo, hi = env.window
+    bars = np.arange(lo, hi - 1, dtype=np.int64) if bars is None else np.asarray(bars, np.int64)
+    end = hi - 1 if end is None else int(end)
+    if len(bars) and (bars.min() < lo or bars.max() >= hi):
+        raise ValueError(f"decision bars must lie in the window [{lo}, {hi}); got {bars.min()} .. {bars.max()}")
+    menu = np.ascontiguousarray(menu, np.float64)
+    if menu.ndim != 2 or menu.shape[1] != 4:
+        raise ValueError(f"menu has shape {menu.shape}; expected (k, 4): size, hold, stop, target per item")
+    growth = np.zeros((len(bars), len(menu)))
+    spans = np.zeros((len(bars), len(menu)), np.int64)
+    _outcomes_kernel(
+        bars, end, menu, float(env.initial_equity), core.path_crisis, core.o, core.h, core.l, core.c, core.day,
+        core.params, core.iparams, growth, spans,
+    )  # fmt: skip
+    return growth, spans
+
+
 # ---------------------------------------------------------------------------------------------- the class
 class BatchCore:
     """``n`` copies of the configuration of ``env`` (a :class:`~envs.trading_env.TradingEnv`), stepped together.

@@ -39,6 +39,10 @@ class PPOConfig:
         max_grad_norm: Gradient clipping.
         net_arch: Hidden layer sizes of the actor and of the critic.
         log_std_init: Initial log standard deviation of the Gaussian policy.
+        full_info: Weight of the full-information loss (:mod:`agents.tier3.full_info`): after every rollout,
+            gradient steps on the expected utility of every bracket-menu item at the rollout's decisions; needs
+            ``stack.action: menu``. 0 turns it off (PPO learns from the trades it took only).
+        full_info_epochs: Passes over a rollout's decisions of the full-information loss.
     """
 
     learning_rate: float = 3e-4
@@ -53,6 +57,8 @@ class PPOConfig:
     max_grad_norm: float = 0.5
     net_arch: tuple[int, ...] = (64, 64)
     log_std_init: float = -0.5
+    full_info: float = 0.0
+    full_info_epochs: int = 4
 
 
 REWARD_TERMS: tuple[str, ...] = ("base", "drawdown_penalty", "clip_penalty", "bar_cost")

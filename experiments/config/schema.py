@@ -129,6 +129,17 @@ class RunConfig:
         ):
             if value < low:
                 raise ConfigError(f"{key}={value!r} must be >= {low}, e.g. {getattr(PPOConfig, key[4:])}")
+        if self.ppo.full_info < 0 or self.ppo.full_info_epochs < 1:
+            raise ConfigError(
+                f"ppo.full_info={self.ppo.full_info!r} must be >= 0 and ppo.full_info_epochs="
+                f"{self.ppo.full_info_epochs!r} >= 1, e.g. ppo.full_info=10"
+            )
+        if self.ppo.full_info > 0 and (self.stack.action != "menu" or self.algo != "ppo"):
+            raise ConfigError(
+                f"ppo.full_info={self.ppo.full_info!r} scores the items of the bracket menu: it needs algo: ppo and "
+                f"stack.action: menu (now algo={self.algo!r}, stack.action={self.stack.action!r}); set "
+                "stack.action=menu or ppo.full_info=0"
+            )
         if not self.ppo.learning_rate > 0:
             raise ConfigError(f"ppo.learning_rate={self.ppo.learning_rate!r} must be > 0, e.g. 3e-4")
         if self.n_trials < 1:

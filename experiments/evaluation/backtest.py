@@ -40,6 +40,7 @@ import pandas as pd
 from numpy.typing import ArrayLike
 
 from envs.layout import COMPONENTS, OBS_LAYOUT, REGIMES
+from envs.menu import MenuActionWrapper
 from experiments.evaluation.metrics import bar_returns
 from experiments.evaluation.policies import Policy
 from experiments.evaluation.stats import summarize
@@ -273,6 +274,8 @@ def _drive(env: gym.Env, base: Any, policy: Policy, seed: int, progress: bool) -
     reset = getattr(policy, "reset", None)
     if callable(reset):
         reset(seed)
+    # A stack with the bracket menu takes both: a menu item (a trained categorical policy) or a Box action (a rule).
+    table, inner = (env.table, env.env) if isinstance(env, MenuActionWrapper) else (None, env)
     obs, info = env.reset(seed=seed)
     start, last = int(base.window[0]), int(base.window[1]) - 1
     if int(base.bar) != start:
@@ -283,7 +286,10 @@ def _drive(env: gym.Env, base: Any, policy: Policy, seed: int, progress: bool) -
         while not (terminated or truncated):
             before = int(base.bar)
             log.decision(index[before], obs)
-            obs, _, terminated, truncated, info = env.step(policy(obs, info))
+            action = policy(obs, info)
+            if table is not None and np.ndim(action) == 0:  # an item of the bracket menu
+                action = table[int(action)]
+            obs, _, terminated, truncated, info = inner.step(action)
             if "trade" in info:
                 log.trades.append(info["trade"])
             bar.update(int(base.bar) - before)

@@ -60,6 +60,7 @@ class SB3Policy:
         self.normalizer, self.recurrent = normalizer, bool(recurrent)
         self._state: Any = None
         self._start = np.ones((1,), dtype=bool)
+        self._discrete = type(getattr(model, "action_space", None)).__name__ == "Discrete"
 
     def reset(self, seed: int | None = None) -> None:
         """Forget the recurrent state (the model itself is not trained during a backtest)."""
@@ -74,6 +75,8 @@ class SB3Policy:
             self._start = np.zeros((1,), dtype=bool)
         else:
             action = self.model.predict(x, deterministic=self.deterministic)[0]
+        if self._discrete:  # an item of the bracket menu (the env's MenuActionWrapper maps it)
+            return np.asarray(action).reshape(()).astype(np.int64)  # type: ignore[no-any-return]
         return np.clip(np.asarray(action, dtype=np.float32).reshape(4), -1.0, 1.0)
 
 

@@ -88,8 +88,10 @@ def read_obs_norm(model_file: Path) -> dict[str, Any] | None:
 
 
 # ----------------------------------------------------------------------------------------------- ONNX policy
-def _mean_action_module(model: Any) -> Any:
-    """A torch module ``obs -> clip(mean action, -1, 1)`` over the model's actor (PPO and A2C)."""
+def _mean_action_module(model: Any, table: np.ndarray | None = None) -> Any:
+    """A torch module ``obs -> clip(mean action, -1, 1)`` over the model's actor (PPO and A2C), or, for a
+    categorical policy over the bracket menu, ``obs -> table[argmax logits]`` (the Box action of its likeliest
+    item: the live brain takes Box actions either way)."""
     import torch
     from stable_baselines3.common.policies import ActorCriticPolicy, BasePolicy
 
@@ -100,6 +102,8 @@ def _mean_action_module(model: Any) -> Any:
             f"export supports {', '.join(SUPPORTED_ALGOS)} (an ActorCriticPolicy with a Gaussian action); this run's "
             f"model is {algo} with {type(policy).__name__}: export its mean-action network by hand"
         )
+    if table is not None:
+        return _menu_module(policy, torch.as_tensor(table, dtype=torch.float32))
     if policy.squash_output:
         raise BundleError(f"{algo} policy uses squash_output (gSDE); export supports the plain Gaussian mean only")
     low, high = model.action_space.low, model.action_space.high
@@ -119,9 +123,28 @@ def _mean_action_module(model: Any) -> Any:
     return MeanAction().eval()
 
 
-def export_onnx(model: Any, path: Path) -> Path:
-    """Write the model's deterministic action as ONNX (input ``obs`` (batch, 27), output ``action`` (batch, 4))."""
-    return _to_onnx(_mean_action_module(model), path, OBS_LAYOUT.size, ("obs", "action"))
+def _menu_module(policy: Any, table: Any) -> Any:
+    import torch
+    from stable_baselines3.common.policies import BasePolicy
+
+    class MenuAction(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.policy = policy
+            self.register_buffer("table", table)
+
+        def forward(self, obs: torch.Tensor) -> torch.Tensor:
+            features = BasePolicy.extract_features(self.policy, obs, self.policy.pi_features_extractor)
+            logits = self.policy.action_net(self.policy.mlp_extractor.forward_actor(features))
+            return torch.index_select(self.table, 0, torch.argmax(logits, dim=-1))
+
+    return MenuAction().eval()
+
+
+def export_onnx(model: Any, path: Path, table: np.ndarray | None = None) -> Path:
+    """Write the model's deterministic action as ONNX (input ``obs`` (batch, 27), output ``action`` (batch, 4));
+    ``table``: the bracket menu's Box actions, for a categorical policy."""
+    return _to_onnx(_mean_action_module(model, table), path, OBS_LAYOUT.size, ("obs", "action"))
 
 
 def onnx_actions(path: Path, obs: np.ndarray) -> np.ndarray:
@@ -158,10 +181,12 @@ def _onnx_run(path: Path, names: tuple[str, str], x: np.ndarray) -> np.ndarray:
     return np.asarray(session.run([names[1]], {names[0]: np.asarray(x, dtype=np.float32)})[0])
 
 
-def check_onnx(model: Any, path: Path, obs: np.ndarray, atol: float = 1e-5) -> float:
-    """Max abs difference between ONNX and ``model.predict(obs, deterministic=True)``; raises above ``atol``."""
+def check_onnx(model: Any, path: Path, obs: np.ndarray, atol: float = 1e-5, table: np.ndarray | None = None) -> float:
+    """Max abs difference between ONNX and ``model.predict(obs, deterministic=True)`` (its menu item's Box action
+    with ``table``); raises above ``atol``."""
     ours = onnx_actions(path, obs)
-    theirs = np.asarray(model.predict(obs.astype(np.float32), deterministic=True)[0], dtype=np.float32)
+    predicted = model.predict(obs.astype(np.float32), deterministic=True)[0]
+    theirs = np.asarray(predicted if table is None else table[np.asarray(predicted, np.int64)], dtype=np.float32)
     diff = float(np.max(np.abs(ours - theirs))) if len(obs) else 0.0
     if not diff <= atol:
         raise BundleError(f"ONNX and SB3 actions differ by {diff:.3g} > atol={atol:g} on {len(obs)} observations")
@@ -295,8 +320,10 @@ def export_bundle(
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    export_onnx(model, tmp / "policy.onnx")
-    diff = check_onnx(model, tmp / "policy.onnx", check_observations(cfg, n_check), atol)
+    table = cfg.stack.menu.actions(ActionMap(cfg.stack.limits.max_position, cfg.stack.max_hold))
+    table = table if cfg.stack.action == "menu" else None
+    export_onnx(model, tmp / "policy.onnx", table)
+    diff = check_onnx(model, tmp / "policy.onnx", check_observations(cfg, n_check), atol, table)
     logger.info("ONNX policy matches SB3 predict(deterministic=True): max abs diff %.3g", diff)
     data = load(cfg.stack.data)
     first = data.bar_at(start or cfg.stack.test[0])

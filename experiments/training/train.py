@@ -193,6 +193,11 @@ def _callbacks(cfg: RunConfig, run_dir: Path, progress: bool) -> CallbackList:
         HParamCallback(hparams, metrics=metric_tags()),  # test/* values: written by experiments.reporting.evaluate
         ProgressCallback(cfg.train.total_timesteps, progress),
     ]
+    if cfg.ppo.full_info > 0:
+        from agents.tier3.full_info import FullInfoCallback, Outcomes
+
+        outcomes = Outcomes.for_stack(cfg.stack, "train")
+        cbs.insert(0, FullInfoCallback(outcomes, coef=cfg.ppo.full_info, epochs=cfg.ppo.full_info_epochs))
     if cfg.train.eval_freq > 0:
         eval_env = _eval_env(cfg)
         insert_recorder(eval_env)  # keeps each validation episode (the VecEnv's auto-reset wipes the env's own)
