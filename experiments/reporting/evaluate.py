@@ -188,6 +188,7 @@ def _write(cfg: RunConfig, run_dir: Path, results: dict[str, BacktestResult]) ->
         tiers=cfg.stack.tiers,
         val_curve=Path(run_dir) / VAL_CURVE,
         action_map=ActionMap(max_position=cfg.stack.limits.max_position, max_hold=cfg.stack.max_hold),
+        select_by=cfg.train.select_by,
     )
 
 

@@ -197,14 +197,15 @@ def _eval_env(cfg: RunConfig) -> VecEnv:
 def _callbacks(cfg: RunConfig, run_dir: Path, progress: bool) -> CallbackList:
     from experiments.evaluation.runfiles import VAL_CURVE
     from experiments.reporting.hparams import metric_tags
-    from experiments.training.learning_curve import ValidationCurveCallback, insert_recorder
+    from experiments.training.learning_curve import TrainingEpisodes, ValidationCurveCallback, insert_recorder
 
     n = cfg.train.n_envs
     hparams = {**flat_hparams(cfg.ppo, "ppo."), **flat_hparams(cfg.stack, "stack.")}
     hparams.update({**flat_hparams(cfg.train, "train."), "algo": cfg.algo, "seed": cfg.seed, "n_trials": cfg.n_trials})
     hparams.update({f"algo_kwargs.{k}": v for k, v in cfg.algo_kwargs.items()})
+    episodes = TrainingEpisodes()  # the training curve: averaged into best/val_curve.csv at each evaluation
     cbs: list[BaseCallback] = [
-        TradingMetricsCallback(summarize=episode_metrics),
+        TradingMetricsCallback(summarize=episode_metrics, on_episode=episodes),
         HParamCallback(hparams, metrics=metric_tags()),  # test/* values: written by experiments.reporting.evaluate
         ProgressCallback(cfg.train.total_timesteps, progress),
     ]
@@ -225,7 +226,7 @@ def _callbacks(cfg: RunConfig, run_dir: Path, progress: bool) -> CallbackList:
                 if cfg.train.normalize_obs and by_reward
                 else None,
                 callback_after_eval=ValidationCurveCallback(
-                    run_dir / VAL_CURVE, select_best=None if by_reward else run_dir / "best"
+                    run_dir / VAL_CURVE, select_best=None if by_reward else run_dir / "best", training=episodes
                 ),
             )
         )
