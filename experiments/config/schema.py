@@ -104,7 +104,7 @@ class RunConfig:
     """One experiment.
 
     Attributes:
-        name: Run name; the run folder is ``<runs_dir>/<name>-<time>``.
+        name: Run name; the run folder is ``<runs_dir>/<name>-<data>-<time>`` (letters, digits, ``_ . + -``).
         seed: Seed of everything (env copies get seed, seed + 1, ...).
         runs_dir: Parent folder of run folders.
         n_trials: Configurations tried outside this run (e.g. the trials of a hyper-parameter search), >= 1.
