@@ -150,7 +150,7 @@ class RunConfig:
             raise ConfigError(
                 f"ppo.n_steps={self.ppo.n_steps!r} must be >= 2 with train.n_envs=1, e.g. {PPOConfig.n_steps}"
             )
-        if not (self.name and re.fullmatch(r"[A-Za-z0-9_.+-]+", self.name)) or self.name.startswith("."):
+        if not re.fullmatch(r"[A-Za-z0-9_.+-]*", self.name) or self.name.startswith("."):  # "" in walk-forward keys
             raise ConfigError(
                 f"name={self.name!r} must be a folder name of letters, digits and _ . + - (runs go to "
                 f"<runs_dir>/<name>-<data>-<time>/), e.g. name=my_experiment"
