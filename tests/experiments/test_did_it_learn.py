@@ -18,7 +18,15 @@ from experiments.training.train import episode_metrics, train
 
 
 class _Model:
+    """What the callback asks of SB3's model: its logger and its env."""
+
     logger = Logger(folder=None, output_formats=[])
+
+    def __init__(self, env: VecMonitor) -> None:
+        self.env = env
+
+    def get_env(self) -> VecMonitor:
+        return self.env
 
 
 def test_the_callback_reports_each_training_episode_as_the_monitor_counts_it(sp500):
@@ -28,10 +36,10 @@ def test_the_callback_reports_each_training_episode_as_the_monitor_counts_it(sp5
 
     episodes: list[dict[str, float]] = []
     callback = TradingMetricsCallback(summarize=episode_metrics, on_episode=episodes.append)
-    callback.model = _Model()  # type: ignore[assignment]
     venv = VecMonitor(
         DummyVecEnv([lambda: TradingEnv(sp500, window=(3000, 3400), random_start=True, episode_bars=40)] * 2)
     )
+    callback.model = _Model(venv)  # type: ignore[assignment]
     venv.seed(3)
     venv.reset()
     rng = np.random.default_rng(0)
