@@ -16,7 +16,7 @@ from envs.reward import RewardConfig
 from envs.risk import RiskLimits
 from envs.trading_env import Costs, TradingEnv
 
-__all__ = ["ACTIONS", "VEC_ENVS", "Split", "StackConfig", "TierConfig", "base_env"]
+__all__ = ["ACTIONS", "TIER2_MIN_FIT_BARS", "VEC_ENVS", "Split", "StackConfig", "TierConfig", "base_env"]
 
 ACTIONS: tuple[str, ...] = ("box", "menu")
 """Values of ``StackConfig.action``."""
@@ -25,6 +25,10 @@ Split = Literal["train", "val", "test"]
 
 VEC_ENVS: tuple[str, ...] = ("batched", "dummy", "subproc")
 """Values of ``make_vec_env(vec_env=...)`` (the config key ``train.vec_env``)."""
+
+TIER2_MIN_FIT_BARS = 100
+"""Fewest bars the Tier 2 detector is fitted on (:func:`agents.stack.fit_detector` refuses fewer): a 3-state
+Gaussian HMM on two or three features has about 20 free parameters, and 100 bars is the least that fits them."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +42,10 @@ class TierConfig:
         tier1_per_regime: Keep one set of posteriors per regime (uses Tier 2's regime when on).
         tier2_states: Hidden states of the Gaussian HMM.
         tier2_restarts: EM restarts when fitting the HMM.
-        tier2_fit_bars: Bars before a window used to fit its detector.
+        tier2_fit_bars: Bars before a window used to fit its detector (at least :data:`TIER2_MIN_FIT_BARS`).
+
+    Raises:
+        ValueError: A value out of its range (the message names the field, the value and a valid one).
     """
 
     tier1: bool = True
@@ -48,6 +55,25 @@ class TierConfig:
     tier2_states: int = 3
     tier2_restarts: int = 3
     tier2_fit_bars: int = 750
+
+    def __post_init__(self) -> None:
+        for name in ("tier1", "tier2", "tier1_per_regime"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"TierConfig.{name}={getattr(self, name)!r} must be true or false")
+        if not 0.0 < self.tier1_gamma <= 1.0:
+            raise ValueError(
+                f"TierConfig.tier1_gamma={self.tier1_gamma!r} must be in (0, 1]: the discount of the bandit's "
+                "posteriors per trade (1 = never forget), e.g. 0.97 (about 33 trades of memory)"
+            )
+        for name, low, example in (("tier2_states", 2, 3), ("tier2_restarts", 1, 3)):
+            if getattr(self, name) < low:
+                raise ValueError(f"TierConfig.{name}={getattr(self, name)!r} must be >= {low}, e.g. {example}")
+        if self.tier2_fit_bars < TIER2_MIN_FIT_BARS:
+            raise ValueError(
+                f"TierConfig.tier2_fit_bars={self.tier2_fit_bars!r} is too small: the Tier 2 detector is fitted on "
+                f"at least {TIER2_MIN_FIT_BARS} bars before each window; raise it to {TIER2_MIN_FIT_BARS} or more "
+                "(the default 750 is three years of days), or turn Tier 2 off (set TierConfig.tier2 to false)"
+            )
 
 
 @dataclass(frozen=True)
@@ -89,7 +115,7 @@ class StackConfig:
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:
-            raise ValueError(f"action={self.action!r} is not one of {list(ACTIONS)}; e.g. 'menu'")
+            raise ValueError(f"StackConfig.action={self.action!r} is not one of {list(ACTIONS)}; e.g. 'menu'")
 
     def window(self, split: Split) -> tuple[str, str]:
         if split not in ("train", "val", "test"):

@@ -45,11 +45,17 @@ class BracketMenu:
 
     def __post_init__(self) -> None:
         if not self.holds or any(int(h) != h or h < 1 for h in self.holds):
-            raise ValueError(f"holds={self.holds!r} must be positive integers (bars), e.g. (1, 3, 5, 10, 20)")
+            raise ValueError(
+                f"BracketMenu.holds={self.holds!r} must be positive integers (bars), e.g. (1, 3, 5, 10, 20)"
+            )
         if not self.brackets or any(len(b) != 2 or not 0 < b[0] < 1 or not 0 < b[1] < 1 for b in self.brackets):
-            raise ValueError(f"brackets={self.brackets!r} must be (stop, target) pairs in (0, 1), e.g. ((0.1, 0.2),)")
+            raise ValueError(
+                f"BracketMenu.brackets={self.brackets!r} must be (stop, target) pairs in (0, 1), e.g. ((0.1, 0.2),)"
+            )
         if not 0.0 < self.size <= 1.0:
-            raise ValueError(f"size={self.size!r} must be in (0, 1] (a fraction of the position cap), e.g. 1.0")
+            raise ValueError(
+                f"BracketMenu.size={self.size!r} must be in (0, 1] (a fraction of the position cap), e.g. 1.0"
+            )
 
     def __len__(self) -> int:
         return 1 + len(self.holds) * len(self.brackets)
@@ -57,7 +63,9 @@ class BracketMenu:
     def items(self, action_map: ActionMap) -> list[TradeParams | None]:
         """The menu's trades for ``action_map`` (None for flat, item 0); holds above ``max_hold`` are an error."""
         if max(self.holds) > action_map.max_hold:
-            raise ValueError(f"holds={self.holds!r} go past the action map's max_hold={action_map.max_hold}")
+            raise ValueError(
+                f"BracketMenu.holds={self.holds!r} go past the action map's max_hold={action_map.max_hold}"
+            )
         (s_lo, s_hi), (t_lo, t_hi) = action_map.stop_range, action_map.target_range
         out: list[TradeParams | None] = [None]
         for hold in self.holds:

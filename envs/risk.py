@@ -132,8 +132,9 @@ class RiskLimits:
             raise ValueError(f"RiskLimits.max_gross={self.max_gross!r} must be >= max_position={self.max_position!r}")
         if not self.recover_drawdown <= self.reduce_drawdown <= self.max_drawdown:
             raise ValueError(
-                "RiskLimits needs recover_drawdown <= reduce_drawdown <= max_drawdown; got "
-                f"{self.recover_drawdown!r}, {self.reduce_drawdown!r}, {self.max_drawdown!r}"
+                f"RiskLimits.recover_drawdown={self.recover_drawdown!r}, reduce_drawdown={self.reduce_drawdown!r} and "
+                f"max_drawdown={self.max_drawdown!r} must rise in that order (the breaker reduces sizes before it "
+                "halts, and recovers below the drawdown where it reduced); e.g. 0.05, 0.10, 0.15"
             )
         if self.sharpe_window < 2:
             raise ValueError(f"RiskLimits.sharpe_window={self.sharpe_window!r} must be >= 2 bars")

@@ -60,6 +60,44 @@ class PPOConfig:
     full_info: float = 0.0
     full_info_epochs: int = 4
 
+    def __post_init__(self) -> None:
+        for name, low, high, how in _BOUNDS:
+            value = getattr(self, name)
+            if not _inside(value, low, high, how):
+                where = f"in {how[0]}{low:g}, {high:g}{how[1]}" if high < _INF else f"{how} {low:g}"
+                raise ValueError(f"PPOConfig.{name}={value!r} must be {where}, e.g. {getattr(PPOConfig, name)!r}")
+        if any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in self.net_arch):
+            raise ValueError(f"PPOConfig.net_arch={list(self.net_arch)!r} must list layer sizes >= 1, e.g. [64, 64]")
+
+
+def _inside(value: object, low: float, high: float, how: str) -> bool:
+    """Whether ``value`` is a number in the range ``(low, high, how)`` of :data:`_BOUNDS` (NaN never is)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    closed_low = how[0] == "[" or how == ">="
+    return (low < value or (closed_low and value == low)) and (value < high or (how[-1] == "]" and value == high))
+
+
+_INF = float("inf")
+_BOUNDS: tuple[tuple[str, float, float, str], ...] = (
+    ("learning_rate", 0.0, _INF, ">"),
+    ("n_steps", 1, _INF, ">="),
+    ("batch_size", 2, _INF, ">="),  # SB3's PPO asserts batch_size > 1
+    ("n_epochs", 1, _INF, ">="),
+    ("gamma", 0.0, 1.0, "[]"),  # 0: each decision paid its own reward only (the planted-edge presets)
+    ("gae_lambda", 0.0, 1.0, "[]"),
+    ("clip_range", 0.0, _INF, ">"),
+    ("ent_coef", 0.0, _INF, ">="),
+    ("vf_coef", 0.0, _INF, ">="),
+    ("max_grad_norm", 0.0, _INF, ">"),
+    ("log_std_init", -20.0, 2.0, "[]"),
+    ("full_info", 0.0, _INF, ">="),
+    ("full_info_epochs", 1, _INF, ">="),
+)
+"""``(field, low, high, how)``: the range of each number of :class:`PPOConfig`: ``[low, high]`` with ``[``/``]``
+closed and ``(``/``)`` open, or ``> low`` / ``>= low``. ``log_std_init`` in [-20, 2]: outside it the initial
+standard deviation of the Gaussian policy is below 1e-8 (no exploration) or above 7 (nearly every action clipped
+to the edge of the [-1, 1] box)."""
 
 REWARD_TERMS: tuple[str, ...] = ("base", "drawdown_penalty", "clip_penalty", "bar_cost")
 """The terms of the env's ``info["reward_terms"]`` summed per episode under ``reward/<term>``."""

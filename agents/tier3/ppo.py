@@ -53,6 +53,7 @@ class _EpisodeBuffer:
     terms: dict[str, float] = field(default_factory=lambda: dict.fromkeys(REWARD_TERMS, 0.0))
     steps: int = 0
     flat_steps: int = 0
+    reward: float = 0.0
 
 
 class TradingMetricsCallback(BaseCallback):
@@ -66,15 +67,27 @@ class TradingMetricsCallback(BaseCallback):
     ``reward/drawdown_penalty``, ``reward/clip_penalty``, ``reward/bar_cost`` (episode sums, means over episodes) and
     ``reward/flat_share`` (share of the episode's decisions that opened no trade).
 
+    ``risk/breaker_<STATE>`` and ``risk/halts`` are running counts since training started, over every env copy
+    (a rising line; its slope is the rate of state changes), not states.
+
     Args:
         summarize: Metrics function of an episode's equity curve and its trades (bars rebased to the curve),
             injected so the library does not depend on the experiments package; ``None`` logs net return,
             trade count and win rate only.
+        on_episode: Called with each finished training episode's values: ``reward`` (the sum of its step
+            rewards), ``decisions``, ``flat_share``, and the ``trading/*`` values (e.g. ``sharpe``,
+            ``trade_count``); e.g. to keep a training curve next to the validation curve.
     """
 
-    def __init__(self, summarize: SummarizeFn | None = None, verbose: int = 0) -> None:
+    def __init__(
+        self,
+        summarize: SummarizeFn | None = None,
+        verbose: int = 0,
+        on_episode: Callable[[Mapping[str, float]], None] | None = None,
+    ) -> None:
         super().__init__(verbose)
         self.summarize = summarize
+        self.on_episode = on_episode
         self._buffers: dict[int, _EpisodeBuffer] = defaultdict(_EpisodeBuffer)
         self.breaker_counts: Counter[str] = Counter()
         self.episodes = 0
@@ -82,10 +95,12 @@ class TradingMetricsCallback(BaseCallback):
     def _on_step(self) -> bool:
         infos: Sequence[dict[str, Any]] = self.locals.get("infos", ())
         dones = self.locals.get("dones", np.zeros(len(infos), dtype=bool))
+        rewards = self.locals.get("rewards", np.zeros(len(infos)))
         batched = getattr(self.training_env, "stack_step", None)  # agents.batch.StackVecEnv: tier outputs as arrays
         if batched is not None:
             self._record_arrays(batched)
         for i, info in enumerate(infos):
+            self._buffers[i].reward += float(rewards[i])
             self._record_step(i, info)
             if dones[i] and "episode_equity" in info:
                 self._record_episode(i, info)
@@ -133,21 +148,25 @@ class TradingMetricsCallback(BaseCallback):
         trades = buf.trades
         self.episodes += 1
         rec = self.logger.record_mean
+        values = {"reward": buf.reward, "decisions": float(buf.steps)}
         if buf.steps:
             for key, total in buf.terms.items():
                 rec(f"reward/{key}", total)
-            rec("reward/flat_share", buf.flat_steps / buf.steps)
+            values["flat_share"] = buf.flat_steps / buf.steps
+            rec("reward/flat_share", values["flat_share"])
         if self.summarize is not None and len(equity) >= 2:
             start = int(info.get("episode_start", 0))
             rebased = [{**t, "entry_bar": t["entry_bar"] - start, "exit_bar": t["exit_bar"] - start} for t in trades]
-            for key, value in self.summarize(equity, rebased).items():
-                if np.isfinite(value):
-                    rec(f"trading/{key}", float(value))
+            trading = {k: float(v) for k, v in self.summarize(equity, rebased).items()}
         else:
-            rec("trading/net_return", float(equity[-1] / equity[0] - 1.0))
-            rec("trading/trade_count", float(len(trades)))
+            trading = {"net_return": float(equity[-1] / equity[0] - 1.0), "trade_count": float(len(trades))}
             if trades:
-                rec("trading/win_rate", float(np.mean([t["net_return"] > 0 for t in trades])))
+                trading["win_rate"] = float(np.mean([t["net_return"] > 0 for t in trades]))
+        for key, value in trading.items():
+            if np.isfinite(value):
+                rec(f"trading/{key}", value)
+        if self.on_episode is not None:
+            self.on_episode({**trading, **values})
         halted = info.get("breaker") == "HALTED"
         self.logger.record("risk/halts", self.breaker_counts["HALTED"])
         if halted:

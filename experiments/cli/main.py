@@ -5,7 +5,7 @@ Examples (the text of ``tradebrain --help``: :data:`EXAMPLES`)::
     tradebrain quickstart
     tradebrain quickstart --data my_bars.csv
     tradebrain train --config quickstart --set train.total_timesteps=20000 --set stack.tiers.tier1=false
-    tradebrain backtest --run runs/quickstart-20260101-120000 --model best
+    tradebrain backtest --run runs/quickstart-sp500-20260101-120000 --model best
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ EXAMPLES = """examples:
   tradebrain quickstart                        what `make run` runs: train, test, report, export
   tradebrain quickstart --data my_bars.csv     the same on your own CSV/Parquet bars (windows split automatically)
   tradebrain train --set train.total_timesteps=20000 --set stack.tiers.tier1=false
-  tradebrain backtest --run runs/quickstart-20260101-120000 --model final
-  tradebrain report --run runs/quickstart-20260101-120000
+  tradebrain backtest --run runs/quickstart-sp500-20260101-120000 --model final
+  tradebrain report --run runs/quickstart-sp500-20260101-120000
   tradebrain report --run R1 --run R2 --run R3 --out runs/spread   runs of one config by seed: their spread
   tradebrain meta-train --set meta.maml.iterations=50   Tier 4: meta-train the specialists and the selector
   tradebrain data sp500                        describe a dataset: sp500, nasdaq, sp500+vix or a file

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -41,11 +42,14 @@ def load_run_config(args: argparse.Namespace) -> Any:
 
 
 def checked_config(args: argparse.Namespace) -> Any:
-    """:func:`load_run_config`, checked against its data (windows, look-back, env settings) before any work."""
-    from experiments.config import check_data_fit
+    """:func:`load_run_config`, checked against its data (windows, look-back, env settings) before any work;
+    what the run will go without (e.g. no evaluation) as one warning line each on stderr."""
+    from experiments.config import check_data_fit, config_warnings
 
     cfg = load_run_config(args)
     check_data_fit(cfg.stack)
+    for line in config_warnings(cfg):
+        print(f"tradebrain {args.command}: warning: {line}", file=sys.stderr)
     return cfg
 
 

@@ -15,7 +15,7 @@ from experiments.config.loader import (
     resolve_path,
     to_yaml,
 )
-from experiments.config.schema import RunConfig, TrainConfig
+from experiments.config.schema import RunConfig, TrainConfig, config_warnings, evaluations_planned
 from experiments.config.windows import check_data_fit, check_windows, look_back, window_from_fractions
 
 __all__ = [
@@ -27,6 +27,8 @@ __all__ = [
     "check_windows",
     "config_keys",
     "config_tree",
+    "config_warnings",
+    "evaluations_planned",
     "load_config",
     "load_with_section",
     "look_back",

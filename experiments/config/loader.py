@@ -32,6 +32,39 @@ from experiments.files import sha256_file
 CONFIG_DIR = Path(__file__).resolve().parent / "presets"
 
 
+class ConfigLoader(yaml.SafeLoader):
+    """PyYAML's safe loader without its timestamp type: ``2018-13-01`` stays the string it is, so the window check
+    names the key and the bad date instead of PyYAML failing inside ``datetime.date`` (``month must be in
+    1..12``); valid dates are strings too, the form :class:`~agents.config.StackConfig` keeps them in."""
+
+
+ConfigLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+def read_yaml(text: str, where: str) -> Any:
+    """Parse config YAML (:class:`ConfigLoader`); ConfigError naming ``where`` and the line for YAML that is not."""
+    try:
+        return yaml.load(text, Loader=ConfigLoader)  # a SafeLoader without timestamps
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ConfigError(
+            f"{where} is not valid YAML{line} ({problem}); check the indentation and the quotes"
+        ) from None
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """A YAML config file as a mapping (empty file: ``{}``); ConfigError for YAML that is not a mapping of keys."""
+    tree = read_yaml(Path(path).read_text(), f"config file {str(path)!r}") or {}
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of config keys")
+    return tree
+
+
 def _resolve_data(tree: dict[str, Any]) -> None:
     """Store a data file as its absolute path and its SHA-256; refuse a file that differs from a recorded hash."""
     stack = tree.get("stack") or {}
@@ -108,9 +141,15 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             raise ConfigError(f"{where}={value!r} must be a mapping of keywords, e.g. {{learning_starts: 1000}}")
         return {str(k): v for k, v in value.items()}
     if origin in (types.UnionType, typing.Union):
-        if value is None and type(None) in typing.get_args(tp):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
             return None
-        return _coerce(value, next(a for a in typing.get_args(tp) if a is not type(None)), where)
+        if int in args and type(None) in args:  # int | None: a number of steps or auto (train.eval_freq)
+            if isinstance(value, str) and value.strip().lower() == "auto":
+                return None
+            if _number(value) is None or not float(_number(value) or 0).is_integer():
+                raise ConfigError(f"{where}={value!r} must be an integer, e.g. 10000, or auto")
+        return _coerce(value, next(a for a in args if a is not type(None)), where)
     return _coerce_scalar(value, tp, where)
 
 
@@ -173,7 +212,10 @@ def build(cls: type, values: dict[str, Any], where: str = "") -> Any:
     except ConfigError:
         raise
     except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where or cls.__name__}: {exc}") from exc
+        text, own = str(exc), f"{cls.__name__}."
+        if where and text.startswith(own):  # "Costs.commission_bps=-1 ..." -> "stack.costs.commission_bps=-1 ..."
+            raise ConfigError(text.replace(own, f"{where}.")) from None
+        raise ConfigError(f"{where or cls.__name__}: {text}") from None
 
 
 def set_dotted(tree: dict[str, Any], dotted: str) -> None:
@@ -187,7 +229,7 @@ def set_dotted(tree: dict[str, Any], dotted: str) -> None:
         if not isinstance(node, dict):
             raise ConfigError(f"override {dotted!r}: {part!r} is not a section")
     try:
-        node[parts[-1]] = yaml.safe_load(raw)
+        node[parts[-1]] = yaml.load(raw, Loader=ConfigLoader)  # a SafeLoader without timestamps
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or type(exc).__name__
         raise ConfigError(
@@ -238,11 +280,7 @@ def load_config(
     elif isinstance(source, dict):
         tree = copy.deepcopy(source)
     else:
-        path = resolve_path(source)
-        loaded = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: the top level must be a mapping of config keys")
-        tree = loaded
+        tree = read_config_file(resolve_path(source))
     if data is not None:
         stack = tree.get("stack")
         tree["stack"] = {**(stack if isinstance(stack, dict) else {}), "data": str(data)}
@@ -274,10 +312,7 @@ def load_with_section(
 ) -> tuple[Any, RunConfig]:
     """A YAML with a ``<section>:`` mapping (built as ``cls``) beside :class:`RunConfig` keys, with dotted
     overrides: ``<section>.*`` overrides go to the section, every other key to the run config."""
-    path = resolve_path(source)
-    tree = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(tree, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of config keys")
+    tree = read_config_file(resolve_path(source))
     for item in overrides:
         set_dotted(tree, item)
     values = tree.pop(section, None) or {}

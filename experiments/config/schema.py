@@ -5,7 +5,10 @@ Both are frozen dataclasses that check their values when built; the YAML loader 
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from agents.config import VEC_ENVS, StackConfig
@@ -16,6 +19,19 @@ from experiments.config.windows import check_windows
 SELECT_BY: tuple[str, ...] = ("reward", "sharpe")
 """Values of ``train.select_by``."""
 
+EVALUATIONS_PER_RUN = 10
+"""``train.eval_freq: auto`` scores a checkpoint on the validation window every tenth of the budget."""
+CHECKPOINTS_PER_RUN = 4
+"""``train.checkpoint_freq: auto`` saves a checkpoint every quarter of the budget."""
+MAX_SEED = 2**32 - 1
+"""numpy and torch take seeds in [0, 2**32); env copy ``i`` gets ``seed + i``."""
+
+
+def auto_freq(total_timesteps: int, per_run: int, n_envs: int) -> int:
+    """Steps between events that happen ``per_run`` times over ``total_timesteps`` (at least one step of every
+    env copy, so ``freq // n_envs`` is never 0)."""
+    return max(n_envs, total_timesteps // per_run)
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -24,8 +40,11 @@ class TrainConfig:
     Attributes:
         total_timesteps: PPO environment steps (decisions) over all envs.
         n_envs: Env copies trained on (stepped as ``vec_env`` says).
-        eval_freq: Steps (over all envs) between evaluations on the validation window; 0 = none.
-        checkpoint_freq: Steps (over all envs) between checkpoints; 0 = none.
+        eval_freq: Steps (over all envs) between evaluations on the validation window; 0 = none. ``auto`` (YAML;
+            ``None`` in Python; the default) = a tenth of ``total_timesteps`` (:data:`EVALUATIONS_PER_RUN`), so
+            any budget gets about ten evaluations; the resolved number is what the run's ``config.yaml`` holds.
+        checkpoint_freq: Steps (over all envs) between checkpoints; 0 = none. ``auto`` (the default) = a quarter
+            of ``total_timesteps`` (:data:`CHECKPOINTS_PER_RUN`).
         normalize_obs: Train behind SB3's ``VecNormalize`` (running mean and variance of each observation slot,
             observations only); the statistics are frozen at evaluation and saved beside every model as
             ``obs_norm.json`` (see :mod:`agents.tier3.obs_norm`).
@@ -45,8 +64,8 @@ class TrainConfig:
 
     total_timesteps: int = 50_000
     n_envs: int = 4
-    eval_freq: int = 10_000
-    checkpoint_freq: int = 25_000
+    eval_freq: int | None = None
+    checkpoint_freq: int | None = None
     normalize_obs: bool = False
     norm_clip_obs: float = 10.0
     vec_env: str = "batched"
@@ -65,8 +84,14 @@ class TrainConfig:
             raise ConfigError(f"train.torch_threads={self.torch_threads!r} must be >= 1, e.g. 1")
         if self.total_timesteps < 1:
             raise ConfigError(f"train.total_timesteps={self.total_timesteps!r} must be >= 1, e.g. 50000")
-        if self.eval_freq < 0 or self.checkpoint_freq < 0:
-            raise ConfigError("train.eval_freq and train.checkpoint_freq must be >= 0 (0 = never)")
+        for key, per_run in (("eval_freq", EVALUATIONS_PER_RUN), ("checkpoint_freq", CHECKPOINTS_PER_RUN)):
+            value = getattr(self, key)
+            if value is None or value == "auto":
+                object.__setattr__(self, key, auto_freq(self.total_timesteps, per_run, self.n_envs))
+            elif value < 0:
+                raise ConfigError(
+                    f"train.{key}={value!r} must be >= 0 steps (0 = never) or auto (1/{per_run} of the budget)"
+                )
         if not self.norm_clip_obs > 0:
             raise ConfigError(f"train.norm_clip_obs={self.norm_clip_obs!r} must be > 0, e.g. 10")
         if self.init_from and (":" not in self.init_from or self.normalize_obs):
@@ -81,7 +106,7 @@ class RunConfig:
     """One experiment.
 
     Attributes:
-        name: Run name; the run folder is ``<runs_dir>/<name>-<time>``.
+        name: Run name; the run folder is ``<runs_dir>/<name>-<data>-<time>`` (letters, digits, ``_ . + -``).
         seed: Seed of everything (env copies get seed, seed + 1, ...).
         runs_dir: Parent folder of run folders.
         n_trials: Configurations tried outside this run (e.g. the trials of a hyper-parameter search), >= 1.
@@ -97,8 +122,9 @@ class RunConfig:
             fills it in and, when a config already holds one (a run's ``config.yaml``), checks the file against it.
 
     Raises:
-        ConfigError: The date windows ``stack.train``, ``stack.val``, ``stack.test`` are not dates, are reversed,
-            overlap or are out of order (see :func:`check_windows`).
+        ConfigError: A value out of its range (the message names the key, the value and the fix), e.g. date
+            windows ``stack.train``, ``stack.val``, ``stack.test`` that are not dates, are reversed, overlap or
+            are out of order (see :func:`check_windows`).
     """
 
     name: str = "experiment"
@@ -122,17 +148,24 @@ class RunConfig:
                 check_kwargs(self.algo, self.algo_kwargs)
             except AlgoError as exc:
                 raise ConfigError(str(exc)) from None
-        for key, value, low in (
-            ("ppo.batch_size", self.ppo.batch_size, 2),  # SB3's PPO asserts batch_size > 1
-            ("ppo.n_steps", self.ppo.n_steps, 2 if self.train.n_envs == 1 else 1),  # rollout of > 1 step
-            ("ppo.n_epochs", self.ppo.n_epochs, 1),
-        ):
-            if value < low:
-                raise ConfigError(f"{key}={value!r} must be >= {low}, e.g. {getattr(PPOConfig, key[4:])}")
-        if self.ppo.full_info < 0 or self.ppo.full_info_epochs < 1:
+        if self.ppo.n_steps < 2 and self.train.n_envs == 1:  # SB3 needs a rollout of more than one step
             raise ConfigError(
-                f"ppo.full_info={self.ppo.full_info!r} must be >= 0 and ppo.full_info_epochs="
-                f"{self.ppo.full_info_epochs!r} >= 1, e.g. ppo.full_info=10"
+                f"ppo.n_steps={self.ppo.n_steps!r} must be >= 2 with train.n_envs=1, e.g. {PPOConfig.n_steps}"
+            )
+        if not re.fullmatch(r"[A-Za-z0-9_.+-]*", self.name) or self.name.startswith("."):  # "" in walk-forward keys
+            raise ConfigError(
+                f"name={self.name!r} must be a folder name of letters, digits and _ . + - (runs go to "
+                f"<runs_dir>/<name>-<data>-<time>/), e.g. name=my_experiment"
+            )
+        if not 0 <= self.seed <= MAX_SEED - self.train.n_envs + 1:
+            raise ConfigError(
+                f"seed={self.seed!r} must be in [0, {MAX_SEED - self.train.n_envs + 1}] (numpy seeds are in "
+                "[0, 2**32) and env copy i gets seed + i), e.g. seed=0"
+            )
+        if Path(self.runs_dir).exists() and not Path(self.runs_dir).is_dir():
+            raise ConfigError(
+                f"runs_dir={self.runs_dir!r} is a file, not a folder: run folders go inside it; give a folder, "
+                "e.g. runs_dir=runs"
             )
         if self.ppo.full_info > 0 and (self.stack.action != "menu" or self.algo != "ppo"):
             raise ConfigError(
@@ -140,10 +173,41 @@ class RunConfig:
                 f"stack.action: menu (now algo={self.algo!r}, stack.action={self.stack.action!r}); set "
                 "stack.action=menu or ppo.full_info=0"
             )
-        if not self.ppo.learning_rate > 0:
-            raise ConfigError(f"ppo.learning_rate={self.ppo.learning_rate!r} must be > 0, e.g. 3e-4")
         if self.n_trials < 1:
             raise ConfigError(
                 f"n_trials={self.n_trials!r} must be >= 1: it counts the configurations tried, this one included"
             )
         check_windows(self.stack)
+
+
+def evaluations_planned(cfg: RunConfig) -> int:
+    """Checkpoints a run of ``cfg`` scores on the validation window: SB3 steps all env copies at once and rounds
+    the budget up to whole rollouts (``n_steps`` per copy for PPO and RecurrentPPO, 5 for A2C unless
+    ``algo_kwargs`` says otherwise, ``train_freq`` steps for SAC and TD3), and the EvalCallback runs every
+    ``eval_freq // n_envs`` of those steps."""
+    n_envs, freq = cfg.train.n_envs, int(cfg.train.eval_freq or 0)
+    if freq <= 0:
+        return 0
+    if cfg.algo in ("ppo", "recurrent_ppo"):
+        rollout = int(cfg.algo_kwargs.get("n_steps", cfg.ppo.n_steps))
+    elif cfg.algo == "a2c":
+        rollout = int(cfg.algo_kwargs.get("n_steps", 5))
+    else:
+        every = cfg.algo_kwargs.get("train_freq", 1)
+        rollout = int(every if isinstance(every, int) else 1)
+    calls = math.ceil(cfg.train.total_timesteps / (rollout * n_envs)) * rollout
+    return calls // max(1, freq // n_envs)
+
+
+def config_warnings(cfg: RunConfig) -> list[str]:
+    """What a run of ``cfg`` will go without, one line each (printed by the CLI before training starts)."""
+    budget = f"train.total_timesteps={cfg.train.total_timesteps}"
+    out = []
+    if evaluations_planned(cfg) == 0:
+        why = "" if not cfg.train.eval_freq else f" is above the step budget ({budget})"
+        out.append(
+            f"train.eval_freq={cfg.train.eval_freq}{why}: no evaluation on the validation window will run, so "
+            "the run keeps no best model, the report has no learning curve and uses the final model; set "
+            "train.eval_freq=auto (a tenth of the budget) to evaluate"
+        )
+    return out

@@ -12,7 +12,7 @@ import itertools
 
 import pandas as pd
 
-from agents.config import StackConfig, TierConfig
+from agents.config import TIER2_MIN_FIT_BARS, StackConfig, TierConfig
 from envs.data import MarketData
 from experiments.config.errors import ConfigError
 
@@ -33,10 +33,6 @@ AUTO_FRACTIONS: dict[str, tuple[float, float]] = {"train": (0.0, 0.6), "val": (0
 
 MIN_WINDOW_BARS: dict[str, int] = {"train": 250, "val": 60, "test": 60}
 """Fewest bars an ``auto`` or fractional window may hold."""
-
-
-TIER2_MIN_FIT_BARS = 100
-"""Fewest bars before a window that the Tier 2 detector is fitted on (see :func:`agents.stack.fit_detector`)."""
 
 
 def _window_dates(stack: StackConfig, split: str) -> tuple[pd.Timestamp, pd.Timestamp]:

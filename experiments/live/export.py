@@ -24,7 +24,7 @@ the backtest's decisions (``tests/live/test_replay_parity.py``).
 
 Example::
 
-    tradebrain export --run runs/quickstart-20260101-120000 --out runs/quickstart-20260101-120000/bundle
+    tradebrain export --run runs/quickstart-sp500-20260101-120000 --out runs/quickstart-sp500-20260101-120000/bundle
 """
 
 from __future__ import annotations

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import re
 import warnings
 from dataclasses import asdict, dataclass
@@ -39,7 +38,7 @@ from typing import Any
 from agents.stack import fit_detector, make_env
 from envs.data import load
 from envs.layout import ActionMap
-from experiments.config import RunConfig, to_yaml
+from experiments.config import RunConfig, evaluations_planned, to_yaml
 from experiments.evaluation.backtest import BacktestResult, decode_metrics, run_backtest
 from experiments.evaluation.baselines import buy_and_hold_full, make_baselines
 from experiments.evaluation.policies import load_policy
@@ -78,16 +77,6 @@ class TrialCount:
         return f"{configs} x {scored} scored on the validation window"
 
 
-def _expected_evaluations(cfg: RunConfig) -> int:
-    """Evaluations a run of ``cfg`` does (PPO rounds the budget up to whole rollouts), for runs with no log."""
-    n_envs, freq = cfg.train.n_envs, cfg.train.eval_freq
-    if freq <= 0:
-        return 0
-    rollout = cfg.ppo.n_steps * n_envs
-    calls = math.ceil(cfg.train.total_timesteps / rollout) * rollout // n_envs
-    return calls // max(1, freq // n_envs)
-
-
 def trials_counted(cfg: RunConfig, run_dir: Path, model_path: Path) -> TrialCount:
     """Trials behind the model at ``model_path``: ``cfg.n_trials`` x the checkpoints it was picked among.
 
@@ -100,7 +89,7 @@ def trials_counted(cfg: RunConfig, run_dir: Path, model_path: Path) -> TrialCoun
         return TrialCount(cfg.n_trials, 1, picked=False)
     scored = checkpoints_scored(run_dir)
     if scored == 0:
-        scored = max(1, _expected_evaluations(cfg))
+        scored = max(1, evaluations_planned(cfg))
         warnings.warn(
             f"{Path(run_dir) / EVALUATIONS} is missing (trained before it was written); counting {scored} "
             "validation checkpoints from the config",
@@ -199,6 +188,7 @@ def _write(cfg: RunConfig, run_dir: Path, results: dict[str, BacktestResult]) ->
         tiers=cfg.stack.tiers,
         val_curve=Path(run_dir) / VAL_CURVE,
         action_map=ActionMap(max_position=cfg.stack.limits.max_position, max_hold=cfg.stack.max_hold),
+        select_by=cfg.train.select_by,
     )
 
 

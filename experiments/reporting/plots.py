@@ -10,7 +10,8 @@ and writes one PNG. :mod:`experiments.reporting.report` decides which are drawn 
     weights.png          Tier 1 component weights of a run (stacked)
     positions.png        position size per bar (fraction of equity, the cap drawn) and 63-bar rolling exposure
     actions.png          distribution of size, hold, stop and target over a run's trades
-    learning_curve.png   validation eval reward, Sharpe and trade count over training steps
+    learning_curve.png   at each evaluation: reward, Sharpe, flat share and trades of the training episodes and
+                         of the validation window, the kept checkpoint marked
 """
 
 from __future__ import annotations
@@ -250,23 +251,37 @@ def _bins(column: str, bounds: tuple[float, float] | None, scale: float, values:
     return np.linspace(lo, hi, 41) if hi > lo else np.linspace(lo - 0.5, lo + 0.5, 3)
 
 
-def plot_learning_curve(path: Path, curve: pd.DataFrame) -> None:
-    """Eval reward, validation Sharpe and trade count at each evaluation; the picked checkpoint marked."""
+LEARNING_PANELS: tuple[tuple[str, str, str], ...] = (
+    ("train_reward", "eval_reward", "episode reward"),
+    ("train_sharpe", "val_sharpe", "Sharpe (annual)"),
+    ("train_flat_share", "val_flat_share", "flat share of decisions"),
+    ("train_trade_count", "trade_count", "trades per episode"),
+)
+"""Panels of ``learning_curve.png``: training column, validation column, axis label (columns of
+:data:`experiments.training.learning_curve.COLUMNS`)."""
+
+
+def plot_learning_curve(path: Path, curve: pd.DataFrame, kept: int | None = None, best: int | None = None) -> None:
+    """Training episodes (mean since the previous evaluation) and the validation episode at each evaluation: reward,
+    Sharpe, flat share, trades. ``kept``: row of the checkpoint kept as ``best_model.zip`` (dashed green);
+    ``best``: row of the best validation Sharpe when it differs (dotted orange). Missing columns are not drawn."""
     plt = _pyplot()
-    fig, axes = plt.subplots(3, 1, figsize=(10, 7), sharex=True)
+    fig, axes = plt.subplots(len(LEARNING_PANELS), 1, figsize=(10, 9), sharex=True)
     x = curve["timesteps"].to_numpy()
-    rows = (
-        ("eval_reward", "eval reward (episode sum)"),
-        ("val_sharpe", "validation Sharpe (annual)"),
-        ("trade_count", "trades"),
-    )
-    best = int(np.nanargmax(curve["eval_reward"].to_numpy())) if curve["eval_reward"].notna().any() else None
-    for ax, (column, label) in zip(axes, rows, strict=True):
-        ax.plot(x, curve[column].to_numpy(), marker="o", ms=3, lw=1.2)
+    for ax, (train, val, label) in zip(axes, LEARNING_PANELS, strict=True):
+        for column, name, style in ((train, "training episodes", "-"), (val, "validation window", "--")):
+            if column in curve.columns and curve[column].notna().any():
+                ax.plot(x, curve[column].to_numpy(dtype=float), ls=style, marker="o", ms=3, lw=1.2, label=name)
         ax.set_ylabel(label, fontsize=9)
         ax.grid(alpha=0.3)
-        if best is not None:
-            ax.axvline(x[best], color="green", ls="--", lw=1.0)
-    axes[0].set_title("Validation window at each evaluation (dashed: the checkpoint picked as best_model.zip)")
+        if kept is not None:
+            ax.axvline(x[kept], color="green", ls="--", lw=1.0)
+        if best is not None and best != kept:
+            ax.axvline(x[best], color="orange", ls=":", lw=1.4)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8, loc="best")
+    title = "At each evaluation: the training episodes since the previous one (mean) and the validation window"
+    marks = "\ndashed green: the checkpoint kept as best_model.zip; dotted orange: the best validation Sharpe"
+    axes[0].set_title(title + (marks if kept is not None else ""), fontsize=9)
     axes[-1].set_xlabel("training steps")
     _save(fig, path)

@@ -2,22 +2,28 @@
 
 :func:`write_report` writes into a run folder::
 
-    report.md           verdict; window, costs, limits, trials counted for the DSR; metrics table; plots; notes;
-                        config
+    report.md           verdict (with a warning when the test window is too short to separate policies);
+                        "Did it learn?" (experiments.reporting.learning: training and validation curves, flat
+                        decisions, flags); window, costs, limits, trials counted for the DSR; metrics table;
+                        plots; notes; config
     equity.png          equity: the capped runs on their own scale, then with buy_and_hold_full (two panels)
     drawdown.png        drawdown from the running peak, the same two panels
     regimes.png         price shaded by the most likely Tier 2 regime of the policy run (not drawn with Tier 2 off)
     weights.png         Tier 1 component weights of the policy run (not drawn with Tier 1 off)
     positions.png       position size per bar and rolling exposure of each trained policy
     actions.png         distribution of size, hold, stop and target over the trained policies' trades
-    learning_curve.png  validation eval reward, Sharpe and trades over training steps (runs with best/val_curve.csv)
+    learning_curve.png  reward, Sharpe, flat share and trades of the training episodes and the validation window
+                        at each evaluation (runs with best/val_curve.csv)
 
 **The verdict** (:func:`verdict`) compares each trained policy with each baseline on the same bars: the paired
 Sharpe difference (:func:`experiments.evaluation.stats.paired_sharpe_difference`, stationary bootstrap seeded with the
 policy run's seed, 95% percentile interval). The policy *beat* a baseline when the interval lies above zero,
 *lost to* it when it lies below, and there is *no evidence either way* otherwise. A warning line follows when a
 trivial baseline (:data:`TRIVIAL_BASELINES`: the random policy, buy-and-hold at the position cap) had a higher
-Sharpe than the policy. :func:`verdict_text` gives the same verdict as plain text for the CLI.
+Sharpe than the policy, and a warning before the verdict when the test window is too short to separate policies
+(:func:`window_warning`: the half-width of the policy's own Sharpe interval is above :data:`WIDE_INTERVAL` and some
+baseline got no evidence either way).
+:func:`verdict_text` gives the same verdict as plain text for the CLI.
 
 :func:`metrics_table` returns the markdown table, for the CLI to print. Every number comes from
 ``BacktestResult.metrics`` (:func:`experiments.evaluation.stats.summarize`); when a run has no Sharpe difference against
@@ -41,13 +47,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from envs.layout import ActionMap
 from experiments.evaluation.backtest import BacktestResult
 from experiments.evaluation.baselines import BuyAndHold, RandomPolicy
 from experiments.evaluation.stats import paired_sharpe_difference
-from experiments.reporting import plots
+from experiments.reporting import learning, plots
 from experiments.reporting.plots import _pyplot, _save  # noqa: F401 (experiments.walkforward.results draws with them)
 
 BENCHMARK = plots.BENCHMARK
@@ -58,8 +62,15 @@ FINAL = "ppo_final"
 """Name of the final model when the run also has a best model (``tradebrain backtest --model final``)."""
 PLOTS: tuple[str, ...] = ("equity.png", "drawdown.png", "regimes.png", "weights.png", "positions.png", "actions.png")
 """The plot files :func:`write_report` writes next to ``report.md`` (regimes and weights only with their tier on)."""
-LEARNING_CURVE = "learning_curve.png"
-"""The plot of the validation curve, written when the run logged one."""
+LEARNING_CURVE = learning.LEARNING_CURVE
+"""The plot of the training and validation curves, written when the run logged one."""
+WIDE_INTERVAL = 1.0
+"""Half-width (annualised Sharpe) of the trained policy's own 95% Sharpe interval on the test window above which the
+report warns that the window is too short to separate policies: a Sharpe difference of 1, the gap between a good
+strategy (Sharpe 1) and cash, could then hide inside the interval. For a Sharpe near 0 of serially uncorrelated daily
+returns the half-width is about 1.96 * sqrt(252 / bars): 1.0 at about 970 bars, four years of days. (The paired
+intervals of the verdict are narrower for policies that trade alike; this one bounds how well the window knows a
+policy at all.)"""
 TRIVIAL_BASELINES: dict[str, str] = {
     RandomPolicy.name: "uniform random actions",
     BuyAndHold.name: "buy-and-hold at the position cap",
@@ -286,6 +297,30 @@ def _warnings(comparisons: Sequence[Comparison], quote: str = "") -> list[str]:
     ]
 
 
+def half_width(result: BacktestResult) -> float:
+    """Half-width of the 95% interval of a run's annualised Sharpe (``sharpe_ci_*_annual``; NaN when unknown)."""
+    low = float(result.metrics.get("sharpe_ci_low_annual", math.nan))
+    high = float(result.metrics.get("sharpe_ci_high_annual", math.nan))
+    return (high - low) / 2 if math.isfinite(low) and math.isfinite(high) else math.nan
+
+
+def window_warning(policy: BacktestResult, comparisons: Sequence[Comparison], quote: str = "") -> str | None:
+    """A warning when the test window is too short to separate policies: the half-width of the policy's own
+    Sharpe interval (:func:`half_width`) is above :data:`WIDE_INTERVAL` and the verdict has no evidence either way
+    against at least one baseline (a window that separated the policy from every baseline was long enough for
+    it); None otherwise."""
+    width = half_width(policy)
+    if not width > WIDE_INTERVAL or not any(c.outcome == "none" for c in comparisons):
+        return None
+    low, high = policy.metrics["sharpe_ci_low_annual"], policy.metrics["sharpe_ci_high_annual"]
+    return (
+        f"WARNING: the test window ({len(policy.equity)} bars) is too short to separate policies: it pins the Sharpe "
+        f"of {quote}{policy.name}{quote} only to ±{width:.2f} (95% CI [{low:.2f}, {high:.2f}]; the report warns above "
+        f"±{WIDE_INTERVAL:.2f}), so policies whose Sharpe differs by less cannot be told apart unless they trade "
+        "alike; test on a longer window (more bars, or a larger share for stack.test)."
+    )
+
+
 def _bars(results: Mapping[str, BacktestResult]) -> int:
     return len(next(iter(results.values())).equity) if results else 0
 
@@ -307,6 +342,9 @@ def verdict_text(
     """
     judged = judged if judged is not None else verdict(results, policies, n_boot=n_boot)
     lines = [f"Verdict (paired Sharpe difference on the same {_bars(results)} bars, 95% CI must exclude zero):"]
+    first = next(iter(judged), None)
+    short = window_warning(results[first], judged[first]) if first is not None else None
+    lines += [f"  {short}"] if short else []
     for policy, comparisons in judged.items():
         lines.append(f"  {_sentence(policy, comparisons)}")
         lines += [f"  {w}" for w in _warnings(comparisons)]
@@ -316,8 +354,10 @@ def verdict_text(
     return "\n".join(lines)
 
 
-def _verdict_markdown(judged: Mapping[str, list[Comparison]], bars: int) -> list[str]:
+def _verdict_markdown(judged: Mapping[str, list[Comparison]], bars: int, policy: BacktestResult) -> list[str]:
     lines = ["## Verdict", ""]
+    short = window_warning(policy, next(iter(judged.values()), []), quote="`")
+    lines += [f"> **{short}**", ""] if short else []
     for policy, comparisons in judged.items():
         lines += [f"**{_sentence(policy, comparisons, quote='`')}**", ""]
         lines += [f"> **{w}**" + "\n" for w in _warnings(comparisons, quote="`")]
@@ -413,33 +453,11 @@ def _tier_plots(run_dir: Path, policy: BacktestResult, tiers: Any) -> list[str]:
     return lines
 
 
-def _learning_curve(run_dir: Path, val_curve: Path | None) -> list[str]:
-    if val_curve is None:
-        return []
-    if not Path(val_curve).exists():
-        (run_dir / LEARNING_CURVE).unlink(missing_ok=True)
-        return [
-            f"- No validation learning curve: this run has no `{Path(val_curve).name}` (trained without evaluations, "
-            "or before the curve was logged).",
-            "",
-        ]
-    curve = pd.read_csv(val_curve)
-    plots.plot_learning_curve(run_dir / LEARNING_CURVE, curve)
-    return [
-        f"![learning_curve]({LEARNING_CURVE})",
-        "",
-        f"Validation window at each of the {len(curve)} evaluations during training: the EvalCallback's reward "
-        "(which picks `best_model.zip`), the Sharpe and the trades of the same episode.",
-        "",
-    ]
-
-
 def _plots(
     run_dir: Path,
     results: Mapping[str, BacktestResult],
     policies: Sequence[str],
     tiers: Any,
-    val_curve: Path | None,
     action_map: ActionMap | None,
 ) -> list[str]:
     """Draw every plot; the markdown of the Plots section."""
@@ -453,7 +471,6 @@ def _plots(
     plots.plot_actions(run_dir / "actions.png", results, policies, _action_ranges(policy, action_map))
     lines += ["![positions](positions.png)", "", "![actions](actions.png)", ""]
     lines += _tier_plots(run_dir, policy, tiers)
-    lines += _learning_curve(run_dir, val_curve)
     return lines
 
 
@@ -470,6 +487,7 @@ def write_report(
     val_curve: Path | None = None,
     action_map: ActionMap | None = None,
     n_boot: int = 1000,
+    select_by: str = "reward",
 ) -> Path:
     """Write ``report.md`` and the plots of :data:`PLOTS` (and :data:`LEARNING_CURVE`) into ``run_dir``.
 
@@ -483,11 +501,13 @@ def write_report(
         others: Further policies in ``results`` judged like the policy (e.g. ``ppo_final``), not as baselines.
         tiers: The run's tier switches (``cfg.stack.tiers``: ``tier1``, ``tier2``); a tier that was off gets a
             sentence instead of its chart. None: unknown, both charts drawn.
-        val_curve: The run's validation curve CSV (``run_dir / experiments.training.learning_curve.VAL_CURVE``); plotted
-            when it exists, a sentence when it does not; None: no such section.
+        val_curve: The run's curve CSV (``run_dir / experiments.evaluation.runfiles.VAL_CURVE``): its table and
+            plot in "Did it learn?" when it exists, a sentence when it does not; None: not a training run (the
+            section shows the flat decisions only).
         action_map: The env's action map, for the ranges drawn in ``actions.png`` (None: the default map at
             the run's position cap).
         n_boot: Bootstrap samples of the verdict's intervals.
+        select_by: ``train.select_by`` of the run: the rule that kept ``best/best_model.zip``.
 
     Returns:
         Path of ``report.md``.
@@ -503,14 +523,16 @@ def write_report(
     run_dir.mkdir(parents=True, exist_ok=True)
     ordered = {**{p: results[p] for p in policies}, **{k: v for k, v in results.items() if k not in policies}}
     judged = verdict(ordered, policies, n_boot=n_boot)
-    lines = [f"# {title}", "", *_verdict_markdown(judged, _bars(ordered)), "## Run", ""]
+    lines = [f"# {title}", "", *_verdict_markdown(judged, _bars(ordered), ordered[policies[0]])]
+    lines += learning.learning_section(run_dir, ordered, policies, val_curve, select_by)
+    lines += ["## Run", ""]
     lines += [*_header(policies, ordered), "", "## Metrics", "", metrics_table(ordered), ""]
     lines += [
         "Sharpe, Sortino and volatility are annualised (252 bars); CIs are stationary-bootstrap percentile intervals;",
         "PSR is P(Sharpe > 0); DSR deflates it for the number of trials counted.",
         "",
     ]
-    lines += _plots(run_dir, ordered, policies, tiers, val_curve, action_map)
+    lines += _plots(run_dir, ordered, policies, tiers, action_map)
     if notes:
         lines += ["## Notes", "", *(f"- {n}" for n in notes), ""]
     if config_text:

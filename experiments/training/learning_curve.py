@@ -1,4 +1,4 @@
-"""The validation learning curve: eval reward, validation Sharpe and trade count at every evaluation.
+"""The learning curves: at every evaluation, the validation episode and the training episodes since the last one.
 
 SB3's ``EvalCallback`` scores a checkpoint on the validation window every ``train.eval_freq`` steps and logs only
 the episode reward (``best/evaluations.npz``). :class:`ValidationCurveCallback`, its ``callback_after_eval``,
@@ -10,9 +10,19 @@ reads the validation episode just run and appends one row to ``best/val_curve.cs
     val_total_return total return of the episode (fraction)
     val_max_drawdown max drawdown of the episode (positive fraction of the running peak)
     trade_count      closed trades of the episode
+    val_flat_share   share of the episode's decisions that opened no trade
+    train_episodes   training episodes finished since the previous evaluation (the next four are their means)
+    train_reward     episode reward (sum of the step rewards the agent was paid)
+    train_sharpe     annualised Sharpe of the episode's equity (episodes without a defined Sharpe, e.g. no
+                     trade, left out, as in TensorBoard's trading/sharpe)
+    train_flat_share share of the episode's decisions that opened no trade (TensorBoard's reward/flat_share)
+    train_trade_count closed trades of the episode
 
-It also records ``eval/sharpe``, ``eval/total_return``, ``eval/max_drawdown`` and ``eval/trade_count`` to
-TensorBoard at the same step as SB3's ``eval/mean_reward``.
+The ``train_*`` columns come from :class:`TrainingEpisodes`, fed by the ``on_episode`` hook of
+:class:`agents.tier3.ppo.TradingMetricsCallback` (the same values as its TensorBoard tags), so the CSV holds the
+training curve and the validation curve at the same steps. It also records ``eval/sharpe``,
+``eval/total_return``, ``eval/max_drawdown`` and ``eval/trade_count`` to TensorBoard at the same step as SB3's
+``eval/mean_reward``.
 
 The episode is read as it ran: SB3's ``evaluate_policy`` steps the eval VecEnv until the episode ends, and the
 VecEnv then resets the env at once (auto-reset), wiping the env's own equity curve. An
@@ -48,8 +58,43 @@ COLUMNS: tuple[str, ...] = (
     "val_total_return",
     "val_max_drawdown",
     "trade_count",
+    "val_flat_share",
+    "train_episodes",
+    "train_reward",
+    "train_sharpe",
+    "train_flat_share",
+    "train_trade_count",
 )
-"""Columns of :data:`VAL_CURVE`, in order."""
+"""Columns of :data:`VAL_CURVE`, in order (runs from before the ``val_flat_share`` and ``train_*`` columns lack
+them; readers treat missing columns as unknown)."""
+TRAIN_KEYS: dict[str, str] = {
+    "train_reward": "reward",
+    "train_sharpe": "sharpe",
+    "train_flat_share": "flat_share",
+    "train_trade_count": "trade_count",
+}
+"""``train_*`` column -> key of the values :class:`agents.tier3.ppo.TradingMetricsCallback` reports per episode."""
+
+
+class TrainingEpisodes:
+    """The training episodes finished since the last evaluation: ``on_episode`` of
+    :class:`~agents.tier3.ppo.TradingMetricsCallback` appends, :meth:`drain` averages and starts over."""
+
+    def __init__(self) -> None:
+        self._episodes: list[dict[str, float]] = []
+
+    def __call__(self, values: Any) -> None:
+        self._episodes.append({k: float(v) for k, v in dict(values).items()})
+
+    def drain(self) -> dict[str, float]:
+        """``train_episodes`` and the mean of each ``train_*`` column of :data:`TRAIN_KEYS` over the episodes
+        since the last call (non-finite values left out; NaN when none is left), then forget them."""
+        episodes, self._episodes = self._episodes, []
+        row = {"train_episodes": float(len(episodes))}
+        for column, key in TRAIN_KEYS.items():
+            values = [e[key] for e in episodes if key in e and np.isfinite(e[key])]
+            row[column] = float(np.mean(values)) if values else float("nan")
+        return row
 
 
 @dataclass(frozen=True)
@@ -66,14 +111,18 @@ class Episode:
     equity: np.ndarray
     trades: tuple[dict[str, Any], ...]
     start: int
+    decisions: int = 0
+    """Steps of the episode (one decision each); 0 when unknown."""
 
     def row(self) -> dict[str, float]:
-        """The curve's per-episode columns (all but ``timesteps`` and ``eval_reward``)."""
+        """The curve's per-episode columns (the ``val_*`` ones and ``trade_count``)."""
+        trades = float(metrics.trade_count(list(self.trades)))
         return {
             "val_sharpe": metrics.sharpe(metrics.bar_returns(self.equity)),
             "val_total_return": metrics.total_return(self.equity),
             "val_max_drawdown": metrics.max_drawdown(self.equity),
-            "trade_count": float(metrics.trade_count(list(self.trades))),
+            "trade_count": trades,
+            "val_flat_share": 1.0 - trades / self.decisions if self.decisions else float("nan"),
         }
 
 
@@ -88,16 +137,19 @@ class EpisodeRecorder(VecEnvWrapper):
     def __init__(self, venv: VecEnv) -> None:
         super().__init__(venv)
         self._trades: list[list[dict[str, Any]]] = [[] for _ in range(self.num_envs)]
+        self._steps = [0] * self.num_envs
         self.episodes: list[Episode | None] = [None] * self.num_envs
         """The last finished episode of each env copy (None before the first one ends)."""
 
     def reset(self) -> Any:
         self._trades = [[] for _ in range(self.num_envs)]
+        self._steps = [0] * self.num_envs
         return self.venv.reset()
 
     def step_wait(self) -> Any:
         obs, rewards, dones, infos = self.venv.step_wait()
         for i, info in enumerate(infos):
+            self._steps[i] += 1
             if "trade" in info:
                 self._trades[i].append(info["trade"])
             if dones[i]:
@@ -106,6 +158,7 @@ class EpisodeRecorder(VecEnvWrapper):
 
     def _finish(self, i: int, info: dict[str, Any]) -> None:
         trades, self._trades[i] = tuple(self._trades[i]), []
+        steps, self._steps[i] = self._steps[i], 0
         if "episode_equity" not in info:
             return
         equity = np.asarray(info["episode_equity"], dtype=np.float64)
@@ -113,7 +166,7 @@ class EpisodeRecorder(VecEnvWrapper):
         stop = int(self.venv.get_attr("window", indices=[i])[0][1])  # flat to the window's end after a halt
         curve = np.full(max(len(equity), stop - start), equity[-1])
         curve[: len(equity)] = equity
-        self.episodes[i] = Episode(curve, trades, start)
+        self.episodes[i] = Episode(curve, trades, start, steps)
 
 
 def insert_recorder(venv: VecEnv) -> EpisodeRecorder:
@@ -162,14 +215,22 @@ class ValidationCurveCallback(BaseCallback):
         path: The CSV file (``run_dir / VAL_CURVE``).
         select_best: Folder of the best model to keep by validation Sharpe, or None (the EvalCallback keeps it
             by reward).
+        training: The training episodes to average into the ``train_*`` columns (NaN columns without it).
     """
 
-    def __init__(self, path: Path, verbose: int = 0, select_best: Path | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        verbose: int = 0,
+        select_best: Path | None = None,
+        training: TrainingEpisodes | None = None,
+    ) -> None:
         super().__init__(verbose)
         self.path = Path(path)
         self.rows: list[dict[str, float]] = []
         self.select_best = None if select_best is None else Path(select_best)
         self.best_sharpe = -np.inf
+        self.training = training
 
     def _on_step(self) -> bool:
         parent: Any = self.parent  # the EvalCallback (eval_env, last_mean_reward)
@@ -182,7 +243,13 @@ class ValidationCurveCallback(BaseCallback):
                 stacklevel=2,
             )
             return True
-        row = {"timesteps": float(self.num_timesteps), "eval_reward": float(parent.last_mean_reward), **episode.row()}
+        train = self.training.drain() if self.training is not None else dict.fromkeys(COLUMNS[7:], float("nan"))
+        row = {
+            "timesteps": float(self.num_timesteps),
+            "eval_reward": float(parent.last_mean_reward),
+            **episode.row(),
+            **train,
+        }
         self._append(row)
         for key in ("sharpe", "total_return", "max_drawdown"):
             if np.isfinite(row[f"val_{key}"]):

@@ -1,6 +1,6 @@
 """Train PPO on the env stack: one run folder with the resolved config, TensorBoard logs, checkpoints, models.
 
-Run folder layout (``runs/<name>-<YYYYmmdd-HHMMSS>/``)::
+Run folder layout (``runs/<name>-<data>-<YYYYmmdd-HHMMSS>/``, :func:`run_folder_name`)::
 
     config.yaml          resolved config (loads back to the same RunConfig)
     tb/ppo_1/            TensorBoard event files (trading/*, tier1/*, tier2/*, risk/*, eval/*, train/*; after a
@@ -21,6 +21,8 @@ deflated Sharpe ratio. :func:`checkpoints_scored` counts them from ``best/evalua
 from __future__ import annotations
 
 import logging
+import re
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -132,10 +134,24 @@ def episode_metrics(equity: np.ndarray, trades: list[dict[str, Any]]) -> dict[st
     }
 
 
+def data_label(source: str) -> str:
+    """``stack.data`` as a folder-name part: a file's stem (``my_bars`` for ``/data/my_bars.csv``), a dataset's
+    name (``sp500``, ``sp500+vix``, ``synthetic_planted_edge_3``), other characters as ``_``."""
+    from envs.data import is_file_source
+
+    label = Path(source).stem if is_file_source(source) else source
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "_", label).strip("._") or "data"
+
+
+def run_folder_name(cfg: RunConfig, stamp: str) -> str:
+    """``<name>-<data>-<stamp>``: the config's name and the data it trained on (:func:`data_label`)."""
+    return f"{cfg.name}-{data_label(cfg.stack.data)}-{stamp}"
+
+
 def new_run_dir(cfg: RunConfig) -> Path:
-    """Create ``<runs_dir>/<name>-<time>/`` (a numeric suffix if that second is taken)."""
+    """Create ``<runs_dir>/<name>-<data>-<time>/`` (a numeric suffix if that second is taken)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    base = Path(cfg.runs_dir) / f"{cfg.name}-{stamp}"
+    base = Path(cfg.runs_dir) / run_folder_name(cfg, stamp)
     run_dir, k = base, 1
     while run_dir.exists():
         run_dir, k = Path(f"{base}-{k}"), k + 1
@@ -182,14 +198,15 @@ def _eval_env(cfg: RunConfig) -> VecEnv:
 def _callbacks(cfg: RunConfig, run_dir: Path, progress: bool) -> CallbackList:
     from experiments.evaluation.runfiles import VAL_CURVE
     from experiments.reporting.hparams import metric_tags
-    from experiments.training.learning_curve import ValidationCurveCallback, insert_recorder
+    from experiments.training.learning_curve import TrainingEpisodes, ValidationCurveCallback, insert_recorder
 
     n = cfg.train.n_envs
     hparams = {**flat_hparams(cfg.ppo, "ppo."), **flat_hparams(cfg.stack, "stack.")}
     hparams.update({**flat_hparams(cfg.train, "train."), "algo": cfg.algo, "seed": cfg.seed, "n_trials": cfg.n_trials})
     hparams.update({f"algo_kwargs.{k}": v for k, v in cfg.algo_kwargs.items()})
+    episodes = TrainingEpisodes()  # the training curve: averaged into best/val_curve.csv at each evaluation
     cbs: list[BaseCallback] = [
-        TradingMetricsCallback(summarize=episode_metrics),
+        TradingMetricsCallback(summarize=episode_metrics, on_episode=episodes),
         HParamCallback(hparams, metrics=metric_tags()),  # test/* values: written by experiments.reporting.evaluate
         ProgressCallback(cfg.train.total_timesteps, progress),
     ]
@@ -215,7 +232,7 @@ def _callbacks(cfg: RunConfig, run_dir: Path, progress: bool) -> CallbackList:
                 if cfg.train.normalize_obs and by_reward
                 else None,
                 callback_after_eval=ValidationCurveCallback(
-                    run_dir / VAL_CURVE, select_best=None if by_reward else run_dir / "best"
+                    run_dir / VAL_CURVE, select_best=None if by_reward else run_dir / "best", training=episodes
                 ),
             )
         )
@@ -248,16 +265,39 @@ def train(cfg: RunConfig, *, run_dir: Path | None = None, progress: bool | str |
     Args:
         cfg: The run's config.
         run_dir: Folder to write into (its ``config.yaml`` is written if missing); default a new
-            ``<runs_dir>/<name>-<time>`` folder.
+            ``<runs_dir>/<name>-<data>-<time>`` folder, deleted again if the run fails before it saves a model
+            (:func:`discard_failed_run`).
         progress: ``"bar"``, ``"lines"`` (a line every 5% of the budget, for logs and jobs without a terminal),
             ``False`` for silence; default a bar on a terminal and lines otherwise.
     """
     check_data_fit(cfg.stack)  # windows inside the data, with their look-back: one clear error before any work
     init = tier4_init(cfg) if cfg.train.init_from else None
+    created = run_dir is None
     run_dir = Path(run_dir) if run_dir is not None else new_run_dir(cfg)
     if not (run_dir / "config.yaml").exists():
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.yaml").write_text(to_yaml(cfg))
+    try:
+        return _train(cfg, run_dir, init, progress)
+    except BaseException:
+        if created:
+            discard_failed_run(run_dir)
+        raise
+
+
+def discard_failed_run(run_dir: Path) -> bool:
+    """Delete the folder of a run that failed before it saved a model, a checkpoint or an evaluation (it would
+    hold only ``config.yaml`` and empty TensorBoard files); a folder with any of those is kept. Returns whether
+    the folder was deleted."""
+    kept = [p for p in Path(run_dir).rglob("*") if p.suffix in (".zip", ".npz", ".csv")]
+    if kept or not Path(run_dir).is_dir():
+        return False
+    shutil.rmtree(run_dir, ignore_errors=True)
+    logger.info("run folder %s deleted: the run failed before it saved a model", run_dir)
+    return True
+
+
+def _train(cfg: RunConfig, run_dir: Path, init: Any, progress: bool | str | None) -> TrainResult:
     progress = ("bar" if show_progress() else "lines") if progress is None else progress
     venv = train_env(cfg)
     model = algos.make_model(

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -162,3 +167,52 @@ def test_same_seed_gives_identical_actions(tmp_path):
     act_a, act_b, act_c = (m.predict(obs, deterministic=True)[0] for m in models)
     np.testing.assert_array_equal(act_a, act_b)
     assert not np.array_equal(act_a, act_c)
+
+
+def test_the_quick_start_report_opens_with_the_verdict_and_did_it_learn(quick_run):
+    report = (quick_run / "report.md").read_text()
+    assert report.index("## Verdict") < report.index("## Did it learn?") < report.index("## Run")
+    section = report[report.index("## Did it learn?") : report.index("## Run")]
+    assert "Flat decisions (no trade opened) on the test window: `ppo`" in section
+    assert "](learning_curve.png)" in section and " kept |" in section
+    curve = pd.read_csv(quick_run / "best" / "val_curve.csv")
+    assert len(curve) == 3 and curve["train_episodes"].gt(0).all()  # training episodes end between evaluations
+    assert curve["train_flat_share"].between(0, 1).all() and np.isfinite(curve["train_reward"]).all()
+
+
+def _doc(name: str) -> str:
+    return (Path(__file__).resolve().parents[2] / "docs" / name).read_text()
+
+
+def test_every_tensorboard_tag_of_a_run_is_explained_in_the_docs(quick_run):
+    """docs/tensorboard.md's tables name every scalar tag the quick start writes (training, evaluation, test)."""
+    (tb,) = (quick_run / "tb").iterdir()
+    acc = EventAccumulator(str(tb))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    assert {"reward/flat_share", "risk/breaker_REDUCING", "test/sharpe", "eval/sharpe"} <= tags
+    rows = [line for line in _doc("tensorboard.md").splitlines() if line.startswith("| `")]
+    documented = {tag for row in rows for tag in re.findall(r"`([\w/]+)`", row.split("|")[1])}
+    assert tags <= documented, sorted(tags - documented)
+    assert "running counts" in _doc("tensorboard.md")  # risk/breaker_*: counts of state changes, not states
+
+
+def test_the_tensorboard_snippet_reads_a_run_without_a_browser(quick_run, tmp_path):
+    (snippet,) = re.findall(r"^```python\n(.*?)^```", _doc("tensorboard.md"), re.M | re.S)
+    shutil.copytree(quick_run, tmp_path / "runs" / quick_run.name)
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    proc = subprocess.run(
+        [sys.executable, "-c", snippet], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == quick_run.name
+    flat = next(line for line in lines if line.startswith("reward/flat_share "))
+    acc = EventAccumulator(str(next((quick_run / "tb").iterdir())))
+    acc.Reload()
+    points = acc.Scalars("reward/flat_share")
+    assert f"{len(points):4} points" in flat and f"{points[-1].value:10.4g} at {points[-1].step:>7,}" in flat
+    empty = subprocess.run([sys.executable, "-c", snippet], cwd=tmp_path / "runs", env=env, capture_output=True,
+                           text=True, timeout=120)  # fmt: skip
+    assert empty.returncode == 0 and empty.stdout.startswith("no run under runs/")

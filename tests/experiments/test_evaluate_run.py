@@ -155,7 +155,7 @@ def test_a_run_without_the_val_curve_says_so_instead_of_plotting(run, tmp_path):
     (run_dir / VAL_CURVE).unlink()
     assert main(["report", "--run", str(run_dir)]) == 0
     report = (run_dir / "report.md").read_text()
-    assert "No validation learning curve" in report and "](learning_curve.png)" not in report
+    assert "No learning curve: this run has no `val_curve.csv`" in report and "](learning_curve.png)" not in report
     assert not (run_dir / "learning_curve.png").exists()
 
 

@@ -160,7 +160,7 @@ def test_a_tier_that_was_off_gets_a_sentence_not_a_chart(env_results, tmp_path):
 def test_the_learning_curve_is_plotted_from_the_csv_or_its_absence_said(env_results, tmp_path):
     csv = tmp_path / "best" / "val_curve.csv"
     text = write_report(tmp_path, env_results, title="t", val_curve=csv, n_boot=50).read_text()
-    assert "No validation learning curve" in text and not (tmp_path / LEARNING_CURVE).exists()
+    assert "No learning curve: this run has no `val_curve.csv`" in text and not (tmp_path / LEARNING_CURVE).exists()
     csv.parent.mkdir()
     pd.DataFrame(
         {
