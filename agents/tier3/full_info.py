@@ -7,7 +7,8 @@ exploration noise; with full information every decision scores every item, and t
 categorical policy, ``sum_k pi(k | obs) * u_k``, is an exact, differentiable function of its parameters. The utility
 of an item prices the time it takes: ``u_k = growth_k - rho * bars_k``, its log growth less the bars it uses at the
 policy's own rate ``rho`` of log growth per bar (the average-reward correction of semi-Markov decisions; a flat bar
-earns ``-rho``), learned from the policy's own decisions, never below 0.
+earns ``-rho``): the rate its greedy items earn at the rollout's decisions (a running mean over rollouts), never
+below 0.
 
 :class:`FullInfoCallback` adds these updates to SB3's PPO (the package's Tier 3 learner): at the end of every rollout
 it takes ``epochs`` passes of gradient ascent on the expected utility of the rollout's decisions, with the policy's
@@ -92,8 +93,8 @@ class FullInfoCallback(BaseCallback):
     """Full-information updates of PPO's categorical policy at the end of every rollout (module docstring).
 
     TensorBoard: ``full_info/utility`` (expected utility after the updates, per decision), ``full_info/rho`` (log
-    growth per bar the policy earned on its own decisions, x 100), ``full_info/greedy_share`` (how often the
-    policy's most likely item is the best item of the decision).
+    growth per bar of the policy's greedy items at the rollout's decisions, x 100), ``full_info/greedy_share``
+    (how often the policy's most likely item is the best item of the decision).
 
     Args:
         outcomes: The training window's outcome table.
@@ -138,15 +139,19 @@ class FullInfoCallback(BaseCallback):
         n_steps = buffer.buffer_size
         bars = np.stack(self._bars[:n_steps])  # (n_steps, n_envs): the decision bar of each stored observation
         growth, spans = self.outcomes.rows(bars.reshape(-1))
-        taken = np.asarray(buffer.actions, np.int64).reshape(-1)
-        rate = float(growth[np.arange(len(taken)), taken].sum() / spans[np.arange(len(taken)), taken].sum())
-        self._rate = rate if self._rate is None else self.rho_decay * self._rate + (1 - self.rho_decay) * rate
-        self.rho = max(0.0, self._rate)
         obs = torch.as_tensor(buffer.observations.reshape(n_steps * buffer.n_envs, -1), device=self.model.device)
         g = torch.as_tensor(growth, dtype=torch.float32)
         s = torch.as_tensor(spans, dtype=torch.float32)
+        with torch.no_grad():  # the rate of the policy's greedy items at these decisions (no exploration noise)
+            policy_now: Any = self.model.policy
+            greedy = policy_now.get_distribution(obs).distribution.logits.argmax(dim=-1).numpy()
+        rows = np.arange(len(greedy))
+        rate = float(growth[rows, greedy].sum() / spans[rows, greedy].sum())
+        self._rate = rate if self._rate is None else self.rho_decay * self._rate + (1 - self.rho_decay) * rate
+        self.rho = max(0.0, self._rate)
         policy: Any = self.model.policy
         n = len(obs)
+        self._replace_advantages(buffer, policy, obs, g, s)
         rng = np.random.default_rng(self.num_timesteps)
         for _ in range(self.epochs):
             for idx in np.array_split(rng.permutation(n), max(1, n // self.batch_size)):
@@ -164,6 +169,20 @@ class FullInfoCallback(BaseCallback):
         self.logger.record("full_info/utility", utility)
         self.logger.record("full_info/rho", self.rho * UTILITY_SCALE)
         self.logger.record("full_info/greedy_share", greedy)
+
+    def _replace_advantages(
+        self, buffer: Any, policy: Any, obs: torch.Tensor, g: torch.Tensor, s: torch.Tensor
+    ) -> None:
+        """PPO's advantages of the rollout's actions, exactly: ``u(taken) - sum_k pi(k) u(k)`` (full information
+        needs no value estimate); the returns follow (advantage + value), so the critic learns the same utility."""
+        with torch.no_grad():
+            utility = (g - self.rho * s) * UTILITY_SCALE
+            probs = torch.softmax(policy.get_distribution(obs).distribution.logits, dim=-1)
+            taken = torch.as_tensor(np.asarray(buffer.actions, np.int64).reshape(-1))
+            adv = utility[torch.arange(len(taken)), taken] - (probs * utility).sum(dim=-1)
+        shape = buffer.advantages.shape
+        buffer.advantages = adv.numpy().reshape(shape).astype(np.float32)
+        buffer.returns = buffer.advantages + buffer.values
 
     def state(self) -> dict[str, Any]:
         return {"rho": self.rho}

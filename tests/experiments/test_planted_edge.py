@@ -46,7 +46,8 @@ def _decisions(cfg, policy):
     while not done:
         action = policy(obs, info)
         tech.append(obs[TECH])
-        size.append(env.unwrapped.action_map.decode(action).size)
+        box = env.action(action) if np.ndim(action) == 0 else action  # a bracket-menu item (the menu wrapper)
+        size.append(env.unwrapped.action_map.decode(box).size)
         obs, _, terminated, truncated, info = env.step(action)
         done = terminated or truncated
     return np.array(tech), np.array(size)
