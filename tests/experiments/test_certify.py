@@ -1,0 +1,79 @@
+"""The learnability certification (issue 24): the ceiling passes its own measurement, and the default config learns
+the planted edge's decisions on a short run; the whole certification is the slow test.
+
+The fast test trains the planted-edge preset (PPO on the bracket menu with full-information learning) for a short
+budget on one draw of the ``technical_h5`` market and checks its decisions on a fresh 2,500-bar path: with the
+signal on it asks for a trade, with it off it stays flat.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from experiments.benchmarks import certify
+
+
+def _task(tmp_path, market: str, learners: list[str], steps: int, test_bars: int = 2500) -> dict:
+    return {
+        "market": market,
+        "seed": 0,
+        "root": str(tmp_path),
+        "config": "planted_edge",
+        "learners": learners,
+        "variants": {k: certify.LEARNERS[k] for k in learners if k in certify.LEARNERS},
+        "steps": steps,
+        "test_bars": test_bars,
+        "episode_bars": 2500,
+        "warmup": 1000,
+        "n_boot": 200,
+    }
+
+
+def test_the_planted_rule_is_the_ceiling_of_its_own_measurement(tmp_path):
+    unit = certify.run_unit(_task(tmp_path, "two_regime_tech_theme", ["rule"], steps=0))
+    rule = unit["rule"]
+    assert rule["on"] == 1.0 and rule["off"] == 1.0 and rule["share"] == 1.0
+    assert rule["rate_per_bar"] > 0 and rule["trades"] > 300
+    assert rule["sharpe_diff_vs_rule"] == [0.0, 0.0, 0.0]
+
+
+def test_a_short_run_of_the_default_config_learns_the_planted_decisions(tmp_path):
+    unit = certify.run_unit(_task(tmp_path, "technical_h5", ["rule", "default"], steps=60_000))
+    agent = unit["default"]
+    print(json.dumps({k: agent[k] for k in ("share", "on", "off", "sharpe", "trades")}))  # pytest -rP
+    assert agent["on"] >= 0.8 and agent["off"] >= 0.8, agent  # asks for a trade with the signal, stays flat without
+    assert agent["share"] > 0.5, agent  # and earns most of the ceiling's growth
+
+
+def test_summaries_take_medians_over_seeds_and_pass_only_above_the_goal():
+    rows = [
+        {"market": "m", "seed": s, "rule": _row(1.0, 1.0, 1.0), "default": _row(share, 0.95, 0.92)}
+        for s, share in enumerate((0.7, 0.85, 0.9))
+    ]
+    markets = certify.summarize(rows, ["rule", "default"], goal=0.8)
+    assert markets["m"]["default"]["share"] == pytest.approx(0.85) and markets["m"]["default"]["passed"]
+    assert not certify.summarize(rows, ["rule", "default"], goal=0.86)["m"]["default"]["passed"]
+    assert "| m | default | 0.85 | 0.95 / 0.92 |" in certify.table(markets)
+
+
+def _row(share: float, on: float, off: float) -> dict:
+    return {"share": share, "on": on, "off": off, "sharpe": 1.0, "trades": 10, "sharpe_diff_vs_rule": [0.0, -0.1, 0.1]}
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="goal not reached (docs/results/learnability.md): the default config passes the one-regime markets "
+    "but earns too little of the regime-aware rule on the two-regime ones; remove this mark when it passes",
+)
+def test_the_default_config_passes_the_certification(tmp_path):
+    """Every market of the family, 3 seeds, the 50,000-bar test path: ``python -m experiments.benchmarks.certify``."""
+    tasks = [_task(tmp_path, m, ["rule", "default"], steps=None, test_bars=50_000) for m in certify.MARKETS]
+    units = [certify.run_unit({**t, "seed": s}) for t in tasks for s in (0, 1, 2)]
+    markets = certify.summarize(units, ["rule", "default"], goal=0.8)
+    print(certify.table(markets))
+    assert all(np.isfinite(rows["default"]["share"]) for rows in markets.values())
+    assert all(rows["default"]["passed"] for rows in markets.values())
