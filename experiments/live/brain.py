@@ -385,14 +385,15 @@ class LiveBrain:
         """The 27-slot observation (float32, before normalisation), the components used and the regime.
 
         ``hist`` ready: the env's observation of its last bar, with ``scores`` over its own component scores.
-        Otherwise (scores-only): the market slots are 0 and missing component scores are 0.
+        Otherwise (scores-only): the market slots are 0, missing component scores are 0 and the regime is unknown
+        (uniform: a filter over fewer bars than the features need says nothing yet).
         """
         ready = hist is not None and hist.ready
         feats = hist.features if ready and hist is not None else None
         comps = [0.0] * len(COMPONENTS) if feats is None else [float(x) for x in feats[6:10]]
         for name, value in scores.items():
             comps[COMPONENTS.index(name)] = value
-        regime = self._regime(hist)
+        regime = self._regime(hist if ready else None)
         weights = self._weights(regime[1])
         market = [0.0] * 6 if feats is None else np.nan_to_num(feats[:6]).tolist()
         values = [*self.account.portfolio_slots(), *market, *comps, *weights, *regime[0]]
@@ -512,7 +513,9 @@ class LiveBrain:
             raw, mode = self._scores_rule(obs), "scores"
             n = 0 if hist is None else len(hist.bars)
             if n < LOOKBACK:
-                warnings.append(f"scores-only: {ticker!r} has {n} of {LOOKBACK} bars, the market slots are 0")
+                warnings.append(
+                    f"scores-only: {ticker!r} has {n} of {LOOKBACK} bars: the market slots are 0, the regime unknown"
+                )
         elif self.tier4 is not None:
             assert hist is not None
             raw, specialist = self.tier4.act(ticker, obs, self.account.equity)
@@ -699,7 +702,8 @@ class LiveBrain:
         Raises:
             LiveNotFoundError: ``ticker`` has no bar history.
         """
-        name = None if ticker is None else self._regime(self._known(ticker))[1]
+        hist = None if ticker is None else self._known(ticker)
+        name = self._regime(hist if hist is not None and hist.ready else None)[1]  # what its decisions use
         return dict(zip(COMPONENTS, self._weights(name), strict=True))
 
     def regime(self, ticker: str | None = None) -> dict[str, Any]:
