@@ -128,6 +128,8 @@ def _exercise_fault(srv: InProcess, fault, words: str) -> list[str]:
     fault.set(True) if hasattr(fault, "set") else setattr(fault, "on", True)
     trade = {"trade_id": "during", "net_return": 0.02, "components": {"ai": 0.7}}
     _refused(http.post("/learn", json=trade), words)
+    repeat = {"trade_id": "ok-0", "net_return": 0.5, "components": {"ai": 0.9}}  # a repeat waits for a commit too
+    _refused(http.post("/learn", json=repeat), words)
     _refused(http.post("/bars", json={"ticker": ticker, "bars": [_next_bar(http, ticker)]}), words)
     _refused(http.post("/bars", json={"ticker": "NEW", "bars": [_next_bar(http, ticker)]}), words)
     _refused(http.post("/decide", json={"ticker": ticker, "component_scores": {"theme": 0.4}}), words)
@@ -140,6 +142,7 @@ def _exercise_fault(srv: InProcess, fault, words: str) -> list[str]:
     r = http.post("/learn", json=trade)  # the disk recovered: the same trade is learned now, once
     assert r.status_code == 200 and r.json()["accepted"] and not r.json()["duplicate"], r.text
     assert http.post("/bars", json={"ticker": ticker, "bars": [_next_bar(http, ticker)]}).status_code == 200
+    assert http.post("/learn", json=repeat).json()["duplicate"]  # the undo kept what was committed: still learned
     assert http.get("/health").json()["journal"]["last_error"] is None
     return [*acked, "during"]
 

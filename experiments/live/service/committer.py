@@ -98,7 +98,7 @@ class LiveService:
         self._thread.start()
 
     # ------------------------------------------------------------------------------------------- changes
-    async def change(self, fn: Callable[[], T], journal: Callable[[T], Entry], trade_id: str | None = None) -> T:
+    async def change(self, fn: Callable[[], T], journal: Callable[[T], Entry]) -> T:
         """Apply ``fn()`` to the brain, then wait until ``journal(result)`` is committed; returns the result.
 
         Raises:
@@ -122,7 +122,8 @@ class LiveService:
                 raise InternalError(f"{type(exc).__name__}: {exc}; the brain goes back to its last commit") from exc
             tickers = frozenset(self.brain.dirty - dirty_before)
             entry = dataclasses.replace(journal(result), history=self._new_rows(logged_before))
-            self._pending.append(_Change(entry, future, loop, trade_id, tickers))
+            learned = None if entry.trade is None else entry.trade["trade_id"]  # a trade learned now (not a repeat)
+            self._pending.append(_Change(entry, future, loop, learned, tickers))
             self._wake.notify()
         await future
         return result

@@ -155,7 +155,7 @@ async def learn(body: TradeIn, svc: Service) -> dict[str, Any]:
     def journal(res: dict[str, Any]) -> Entry:
         return Entry(trade=brain.trades[-1]) if res["accepted"] else Entry()
 
-    return await svc.change(lambda: brain.learn(trade), journal, trade_id=body.trade_id)
+    return await svc.change(lambda: brain.learn(trade), journal)
 
 
 @learning.get("/weights", response_model=WeightsOut, responses=responses(404, 422))
