@@ -198,8 +198,9 @@ class Client:
                 self.tally.acked.append(tid)
 
     async def run(self, stop_at: float, interval: float) -> None:
-        i = 0
-        next_at = time.perf_counter()
+        # clients start at a random place of the mix and (paced) of the interval: not all in step
+        i = self.rng.randrange(len(self.mix))
+        next_at = time.perf_counter() + self.rng.uniform(0.0, interval)
         while time.perf_counter() < stop_at:
             if interval:  # open loop: calls at fixed times, latency counted from the planned time
                 next_at += interval
@@ -305,6 +306,23 @@ def journal_check(store: Path, acked: list[str]) -> dict[str, int]:
     }
 
 
+def commit_latency(folder: Path, synchronous: str, n: int = 200) -> dict[str, float]:
+    """p50/p99 of one small SQLite commit (WAL, ``synchronous``) in ``folder``: the fsync a lone write costs."""
+    db = sqlite3.connect(folder / "probe.sqlite", isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute(f"PRAGMA synchronous={synchronous}")
+    db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, payload TEXT)")
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT INTO t (payload) VALUES (?)", ("x" * 300,))
+        db.execute("COMMIT")
+        times.append(time.perf_counter() - t0)
+    db.close()
+    return _pct(times)
+
+
 def run(args: argparse.Namespace, bundle: Path, folder: Path) -> dict[str, Any]:
     store = folder / "journal.sqlite"
     server = Server(bundle, store, args.synchronous)
@@ -358,6 +376,8 @@ def run(args: argparse.Namespace, bundle: Path, folder: Path) -> dict[str, Any]:
             "different": sorted(k for k in before if before[k] != after.get(k)),
         },
         "cpu": cpu,
+        "single_commit": commit_latency(folder, args.synchronous),
+        "load_avg_after": os.getloadavg(),
     }
 
 

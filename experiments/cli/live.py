@@ -4,6 +4,7 @@ unless it exports a model."""
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -82,6 +83,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f'export {TOKEN_ENV}=$(python -c "import secrets; print(secrets.token_urlsafe(24))")'
         )
     app = create_app(bundle, store, token, synchronous=args.synchronous)
+    # Everything loaded so far (libraries, the bundle, the restored brain) lives as long as the process: keep it out
+    # of the cyclic collector's full passes (measured with the tiny bundle and 32 tickers: a full collection took
+    # 76 ms before, 8 ms after; those pauses made the tail of the latency).
+    gc.collect()
+    gc.freeze()
     log = logging.getLogger("tradebrain.service")
     log.setLevel(args.log_level.upper())
     handler = logging.StreamHandler(sys.stderr)
