@@ -113,6 +113,12 @@ TEXT_PATTERN = r"[^ \t\n\r\f\v]"
 """A ticker or a reason holds at least one character other than ASCII white space (same in every regex engine)."""
 
 
+def has_text(value: Any) -> bool:
+    """``value`` is a string with a character that is not ASCII white space (:data:`TEXT_PATTERN`, as the schema
+    states it; ``str.strip`` would also drop the control characters 0x1c-0x1f)."""
+    return isinstance(value, str) and re.search(TEXT_PATTERN, value) is not None
+
+
 def parse_time(value: Any, field: str = "time") -> pd.Timestamp:
     """A bar time, UTC without an offset: an ISO 8601 string (:data:`TIME_FORM`, years :data:`YEARS`) or a datetime.
 

@@ -106,3 +106,15 @@ def test_a_refused_input_changes_nothing(brain):
                 brain.observe_bars(ticker, call["bars"], call.get("portfolio_state"))
         assert caught.value.field == field, (field, str(caught.value))
         assert json.dumps(brain.state_dict(), sort_keys=True) == before, field
+
+
+def test_a_name_is_valid_exactly_when_the_schema_says_so(brain):
+    """The schema's pattern for tickers and reasons (any character but ASCII white space) is the brain's rule:
+    control characters that ``str.strip`` drops (0x1c-0x1f) make a valid name (schemathesis found the mismatch)."""
+    from experiments.live.state import TEXT_PATTERN
+
+    assert brain.decide("\x1f", {"theme": 0.5}).ticker == "\x1f"
+    for blank in ("", " ", "\t\n\r\f\v "):
+        with pytest.raises(LiveInputError, match="not only white space"):
+            brain.decide(blank, {"theme": 0.5})
+    assert TEXT_PATTERN == r"[^ \t\n\r\f\v]"
