@@ -313,7 +313,7 @@ FIXES: dict[str, str] = {
     "exposure_elsewhere": BOUNDS["exposure"].fix,
     "net_return": BOUNDS["net_return"].fix,
     "pnl": BOUNDS["pnl"].fix,
-    "ticker": "send the ticker's name: 1-64 characters, not only spaces, e.g. 'SPY'",
+    "ticker": "send the ticker's name: 1-64 characters, not only white space, e.g. 'SPY'",
     "trade_id": "send an id of 1-200 characters, unique per trade",
     "reason": "say who and why in 3-500 characters (it is audited)",
     "bars": "send 1 to 5,000 bars in time order",
