@@ -221,3 +221,35 @@ def test_a_full_file_system_then_sigkill_loses_nothing_acknowledged(tiny_bundle,
         if srv is not None:
             srv.stop()
         subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def test_a_change_that_fails_half_way_is_undone(tiny_bundle, tmp_path):
+    """A bug (an error after the brain began to change) answers 500 for that call only; the brain goes back to its
+    last commit and the next calls work."""
+    srv = InProcess(tiny_bundle, tmp_path / "journal.sqlite")
+    try:
+        http, brain = srv.http, srv.app.state.service.brain
+        assert (
+            http.post("/learn", json={"trade_id": "a", "net_return": 0.01, "components": {"theme": 0.4}}).status_code
+            == 200
+        )
+        before = srv.reads()
+        learn = brain.learn
+
+        def half_way(trade):
+            brain.bandit.update({"ai": 0.9}, 0.5, None)  # changed ...
+            brain.counts["trades"] += 1
+            raise RuntimeError("a bug after the change began")  # ... then failed
+
+        brain.learn = half_way
+        r = http.post("/learn", json={"trade_id": "b", "net_return": 0.01, "components": {"theme": 0.4}})
+        assert r.status_code == 500 and r.json()["detail"][0]["type"] == "internal_error", r.text
+        brain.learn = learn
+        t0 = time.monotonic()
+        while srv.reads() != before:  # the committer puts the brain back to its last commit
+            assert time.monotonic() - t0 < 10, "the brain was not restored"
+            time.sleep(0.05)
+        r = http.post("/learn", json={"trade_id": "b", "net_return": 0.01, "components": {"theme": 0.4}})
+        assert r.status_code == 200 and r.json()["accepted"]
+    finally:
+        srv.stop()

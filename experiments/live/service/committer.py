@@ -87,6 +87,7 @@ class LiveService:
         self._wake = threading.Condition(self.lock)
         self._pending: list[_Change] = []
         self._poison: BaseException | None = None
+        self._dead: BaseException | None = None
         self._closed = False
         brain.find_decision = store.decision
         self._committed = self._snapshot_all()
@@ -111,9 +112,12 @@ class LiveService:
         with self._wake:
             if self._poison is not None:
                 raise StoreUnavailable("the service is restoring its last committed state; retry in a moment")
+            if self._dead is not None:
+                raise InternalError(f"the committer stopped ({self._dead}); restart the service")
             dirty_before, logged_before = set(self.brain.dirty), dict(self.brain.logged)
             try:
                 result = fn()
+                entry = dataclasses.replace(journal(result), history=self._new_rows(logged_before))
             except (LiveInputError, StoreUnavailable):
                 raise
             except BaseException as exc:  # a bug: undo everything uncommitted (once the running commit ends)
@@ -121,7 +125,6 @@ class LiveService:
                 self._wake.notify()
                 raise InternalError(f"{type(exc).__name__}: {exc}; the brain goes back to its last commit") from exc
             tickers = frozenset(self.brain.dirty - dirty_before)
-            entry = dataclasses.replace(journal(result), history=self._new_rows(logged_before))
             learned = None if entry.trade is None else entry.trade["trade_id"]  # a trade learned now (not a repeat)
             self._pending.append(_Change(entry, future, loop, learned, tickers))
             self._wake.notify()
@@ -144,6 +147,16 @@ class LiveService:
 
     # ------------------------------------------------------------------------------------------- committer
     def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:  # a bug in the committer itself: refuse every write from now on, loudly
+            logger.exception(json.dumps({"event": "committer_stopped", "error": str(exc)}))
+            with self._wake:
+                self._dead, failed, self._pending = exc, self._pending, []
+            for change in failed:
+                change.loop.call_soon_threadsafe(_settle, change.future, InternalError(f"the committer stopped: {exc}"))
+
+    def _loop(self) -> None:
         while True:
             with self._wake:
                 while not self._pending and self._poison is None and not self._closed:
