@@ -103,18 +103,21 @@ def in_process(bundle: Path, n: int) -> dict[str, Any]:
 
 
 def over_http(bundle: Path, n: int, store_dir: Path) -> dict[str, Any]:
-    """Decide latency and learn throughput against ``python -m experiments.live.service`` on 127.0.0.1."""
+    """Decide latency and learn throughput against ``tradebrain serve`` (``python -m experiments.cli serve``) on
+    127.0.0.1, one client after the other (each write waits for its commit)."""
     import httpx
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "TRADEBRAIN_TOKEN": TOKEN}
-    cmd = [sys.executable, "-m", "experiments.live.service", "--bundle", str(bundle), "--port", str(port)]
+    cmd = [sys.executable, "-m", "experiments.cli", "serve", "--bundle", str(bundle), "--port", str(port)]
     proc = subprocess.Popen([*cmd, "--store", str(store_dir / "journal.sqlite")], env=env, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}/api/learning"
     try:
         for _ in range(300):
+            if proc.poll() is not None:
+                raise RuntimeError(f"the server exited with {proc.returncode}")
             try:
                 if httpx.get(url + "/health").status_code == 200:
                     break

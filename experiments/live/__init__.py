@@ -3,7 +3,8 @@ REST service and paper replay.
 
 * :mod:`experiments.live.export`: a run -> ``bundle/`` (``policy.onnx``, ``bundle.json``); imports torch.
 * :mod:`experiments.live.bundle`: reading and checking a bundle (numpy only).
-* :mod:`experiments.live.brain`: :class:`LiveBrain` and :class:`Decision` (numpy and onnxruntime only: no torch).
+* :mod:`experiments.live.brain`: :class:`LiveBrain` and :class:`Decision` (numpy and onnxruntime only: no torch);
+  :mod:`experiments.live.memory`: what it learns, keeps and reports (its base class).
 * :mod:`experiments.live.state`, :mod:`experiments.live.onnx`: its per-ticker state and its ONNX policies.
 * :mod:`experiments.live.seed`: ``SelfLearningBrain``, ``LearningConfig``, ``get_learning_brain`` (the seed's API).
 * :mod:`experiments.live.store`: the SQLite (WAL) journal; :mod:`experiments.live.service`: FastAPI and dashboard.

@@ -26,7 +26,7 @@ import logging
 import math
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,16 +34,31 @@ import numpy as np
 import pandas as pd
 
 from agents.rules import CompositeScoreRule
-from agents.tier1 import ComponentBandit, ComponentWeightWrapper
+from agents.tier1 import ComponentBandit
 from agents.tier2 import RegimeDetector, regime_confidence
 from agents.tier3.obs_norm import ObsNormalizer
-from envs.features import compute_features
+from envs.features import LOOKBACK, compute_features
 from envs.layout import COMPONENTS, OBS_LAYOUT, REGIMES, ActionMap
 from envs.reward import RewardConfig
 from envs.risk import RiskLimits
 from experiments.live.bundle import read_bundle
+from experiments.live.memory import BrainMemory
 from experiments.live.onnx import OnnxPolicy, Tier4Onnx
-from experiments.live.state import Bar, LiveAccount, LiveInputError, TickerHistory, _number, parse_bar, regime_name
+from experiments.live.state import (
+    Bar,
+    LiveAccount,
+    LiveConflictError,
+    LiveInputError,
+    LiveNotFoundError,
+    TickerHistory,
+    check_portfolio,
+    has_text,
+    ignored_keys,
+    optional_text,
+    parse_bar,
+    regime_name,
+    split_components,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -55,30 +70,28 @@ _HISTORY = 500
 """Points kept for the dashboard's time series (equity, regimes, weights) and recent decisions and trades."""
 
 
-STATE_FORMAT = 1
-"""Format of :meth:`LiveBrain.state_dict` (the store's snapshots)."""
-
-
 Policy = Callable[[np.ndarray], np.ndarray]
 
 
-def _check_components(field: str, scores: Any) -> dict[str, float]:
-    """``{component: score}`` checked (known names, numbers in [-1, 1]); None values are left out."""
-    if not isinstance(scores, Mapping):
-        raise LiveInputError(field, f"is a {type(scores).__name__}; pass {{name: score}}")
-    out: dict[str, float] = {}
-    for name, value in scores.items():
-        if name not in COMPONENTS:
-            raise LiveInputError(f"{field}.{name}", f"unknown component; valid: {', '.join(COMPONENTS)}")
-        if value is not None:
-            out[name] = _number(f"{field}.{name}", value, low=-1.0, high=1.0)
-    return out
+Mode = Literal["auto", "policy", "scores"]
+"""How :meth:`LiveBrain.decide` decides: ``"policy"`` (the bundle's policy, or its rule, on the ticker's full
+observation; needs :data:`~envs.features.LOOKBACK` bars), ``"scores"`` (the Tier 1 + Tier 2 composite rule from the
+component scores alone, the seed's "simple mode": no bars needed) or ``"auto"`` (policy when the ticker has enough
+bars, else scores when component scores are given)."""
+
+
+class RulePolicy:
+    """The Tier 1 + Tier 2 composite-score rule (no trained policy): one implementation, the baseline's."""
+
+    def __init__(self, action_map: ActionMap) -> None:
+        self.rule = CompositeScoreRule(action_map)
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        return self.rule(obs, {})
 
 
 def _rule_policy(action_map: ActionMap) -> Policy:
-    """The Tier 1 + Tier 2 composite-score rule (no trained policy): one implementation, the baseline's."""
-    rule = CompositeScoreRule(action_map)
-    return lambda obs: rule(obs, {})
+    return RulePolicy(action_map)
 
 
 @dataclass(frozen=True)
@@ -96,6 +109,11 @@ class Decision:
         breaker: Circuit-breaker state; reasons: short reasons (risk cuts, crisis, breaker, policy).
         raw_action: The policy's action in [-1, 1]^4; observation: the 27-slot observation.
         specialist: The Tier 4 specialist that decided (None without Tier 4).
+        mode: What decided: ``"policy"`` (the bundle's trained policy), ``"rule"`` (the composite-score rule of a
+            bundle without a policy), ``"tier4"`` (the specialists) on the full observation, or ``"scores"`` (the
+            composite-score rule from the component scores alone; the market slots are 0 while the ticker has
+            fewer than 121 bars).
+        warnings: What the brain ignored in the call (e.g. keys that are not components).
     """
 
     decision_id: str
@@ -117,14 +135,25 @@ class Decision:
     raw_action: tuple[float, ...]
     observation: tuple[float, ...] = field(repr=False)
     specialist: str | None = None
+    mode: Literal["policy", "rule", "tier4", "scores"] = "policy"
+    warnings: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["reasons"] = list(self.reasons)
+        """Plain JSON (a shallow copy: the dicts are the decision's own, never changed after it was made)."""
+        out = {name: getattr(self, name) for name in _DECISION_FIELDS}
+        out["reasons"], out["warnings"], out["raw_action"] = (
+            list(self.reasons),
+            list(self.warnings),
+            list(self.raw_action),
+        )
+        out["observation"] = list(self.observation)
         return out
 
 
-class LiveBrain:
+_DECISION_FIELDS = tuple(f.name for f in fields(Decision))
+
+
+class LiveBrain(BrainMemory):
     """A bundle's brain in live use (see the module docstring).
 
     Args:
@@ -170,8 +199,15 @@ class LiveBrain:
             self.tier4 = Tier4Onnx(spec.get("meta") or {}, Path(spec.get("_folder", ".")))
             policy = self._no_policy
         self.policy = policy or self._bundle_policy(spec)
+        self._scores_rule = RulePolicy(self.action_map)
         self.stale_after = stale_after
         self.tickers: dict[str, TickerHistory] = {}
+        self.dirty: set[str] = set()
+        self.last_observed: list[Bar] = []
+        """The bars the last change appended (the service journals them)."""
+        """Tickers whose history changed since the owner (the service's journal) last cleared this set."""
+        self.find_decision: Callable[[str], dict[str, Any] | None] | None = None
+        """Looks up a decision older than the recent ones kept in memory (the service sets it to its journal's)."""
         self._reset_journal()
 
     def _reset_journal(self) -> None:
@@ -183,6 +219,12 @@ class LiveBrain:
         self.weight_history: deque[list[Any]] = deque(maxlen=_HISTORY)
         self.counts = {"decisions": 0, "buys": 0, "trades": 0, "duplicates": 0, "wins": 0, "bars": 0}
         self.pnl = 0.0
+        self.logged = dict.fromkeys(("equity", "regime", "weight"), 0)
+        """Rows appended to each history since the brain was built (the service journals the new ones)."""
+
+    def _log(self, kind: str, row: list[Any]) -> None:
+        getattr(self, f"{kind}_history").append(row)
+        self.logged[kind] += 1
 
     @classmethod
     def from_bundle(cls, folder: str | Path, **kwargs: Any) -> LiveBrain:
@@ -216,35 +258,57 @@ class LiveBrain:
         return OnnxPolicy(folder / pol["file"], pol.get("input", "obs"), pol.get("output", "action"))
 
     # ------------------------------------------------------------------------------------------- bars
-    def _new_ticker(self, ticker: str, *, fresh_filter: bool = True) -> TickerHistory:
+    def _make_ticker(self, ticker: str, *, fresh_filter: bool = True) -> TickerHistory:
+        """A new, empty history of ``ticker`` (not registered: :meth:`_observe` adds it once the bars pass)."""
         det = None
         if self.tier2 and self._detector_json is not None:
             det = RegimeDetector.from_json(self._detector_json)
             if fresh_filter:
                 det.reset_filter()
-        hist = self.tickers[ticker] = TickerHistory(ticker, self.history_bars, det)
+        return TickerHistory(ticker, self.history_bars, det)
+
+    def _new_ticker(self, ticker: str, *, fresh_filter: bool = True) -> TickerHistory:
+        hist = self.tickers[ticker] = self._make_ticker(ticker, fresh_filter=fresh_filter)
         return hist
 
     @staticmethod
     def _ticker(ticker: Any) -> str:
-        if not isinstance(ticker, str) or not ticker.strip():
-            raise LiveInputError("ticker", f"{ticker!r} must be a non-empty string, e.g. 'SPY'")
+        if not has_text(ticker) or len(ticker) > 64:
+            raise LiveInputError("ticker", f"{ticker!r} must be 1-64 characters, not only white space, e.g. 'SPY'")
         return ticker
 
     def observe_bars(
-        self, ticker: str, bars: Sequence[Mapping[str, Any] | Bar], portfolio_state: Mapping[str, Any] | None = None
+        self,
+        ticker: str,
+        bars: Sequence[Mapping[str, Any] | Bar],
+        portfolio_state: Mapping[str, Any] | None = None,
+        *,
+        exit_reason: str | None = None,
     ) -> int:
-        """Append bars of ``ticker`` (time order, each after the last one kept); returns the bars the ticker has."""
+        """Append bars of ``ticker`` (time order, each after the last one kept); returns the bars the ticker keeps.
+
+        Args:
+            ticker: Ticker name.
+            bars: ``time open high low close`` (``volume``, ``theme technical ai sentiment``, ``vix`` optional).
+            portfolio_state: ``equity`` (mark-to-market at the last bar's close), ``exposure_elsewhere`` (fraction).
+            exit_reason: Reason of a position the risk layer closed on the last bar (``daily_loss`` blocks the day).
+
+        Raises:
+            LiveInputError: A bad bar or number (nothing changed); LiveConflictError: the first bar is not after the
+                ticker's last one.
+        """
+        return self._observe_checked(ticker, bars, "bars", portfolio_state, exit_reason)
+
+    def _observe_checked(self, ticker: str, bars: Any, where: str, portfolio_state: Any, exit_reason: Any) -> int:
         ticker = self._ticker(ticker)
-        parsed = [parse_bar(b, f"bars[{i}]") for i, b in enumerate(bars)]
-        if not parsed:
-            raise LiveInputError("bars", "is empty; send at least one bar")
-        hist = self.tickers.get(ticker) or self._new_ticker(ticker)
-        hist.extend(parsed)
-        self._maybe_fit(hist)
-        self.counts["bars"] += len(parsed)
-        self._portfolio(portfolio_state, parsed[-1].time)
-        self.regime_history.append([parsed[-1].time.isoformat(), ticker, *hist.regime])
+        if not isinstance(bars, Sequence) or isinstance(bars, (str, bytes)) or not bars:
+            raise LiveInputError(where, "is empty or not a list; send at least one bar")
+        parsed = [parse_bar(b, f"{where}[{i}]" if where == "bars" else where) for i, b in enumerate(bars)]
+        port = check_portfolio(portfolio_state)
+        reason = optional_text("exit_reason", exit_reason)
+        hist = self.tickers.get(ticker) or self._make_ticker(ticker)
+        hist.check_new(parsed, where)
+        self._observe(hist, parsed, port, reason)
         return len(hist.bars)
 
     def observe_bar(
@@ -255,23 +319,22 @@ class LiveBrain:
         *,
         exit_reason: str | None = None,
     ) -> TickerHistory:
-        """Append one bar; with ``portfolio_state["equity"]`` also mark the account at its close.
+        """Append one bar (see :meth:`observe_bars`); returns the ticker's history."""
+        self._observe_checked(ticker, [bar], "bar", portfolio_state, exit_reason)
+        return self.tickers[ticker]
 
-        Args:
-            ticker: Ticker name.
-            bar: ``time open high low close`` (``volume``, ``theme technical ai sentiment``, ``vix`` optional).
-            portfolio_state: ``equity`` (mark-to-market at this bar's close), ``exposure_elsewhere`` (fraction).
-            exit_reason: Reason of a position the risk layer closed on this bar (``daily_loss`` blocks the day).
-        """
-        ticker = self._ticker(ticker)
-        b = parse_bar(bar)
-        hist = self.tickers.get(ticker) or self._new_ticker(ticker)
-        hist.extend([b])
+    def _observe(
+        self, hist: TickerHistory, bars: Sequence[Bar], port: tuple[float | None, float | None], reason: str | None
+    ) -> None:
+        """Append checked bars (the change itself: nothing here refuses input)."""
+        self.tickers.setdefault(hist.ticker, hist)
+        hist.extend(bars)
+        self.last_observed = list(bars)
         self._maybe_fit(hist)
-        self.counts["bars"] += 1
-        self._portfolio(portfolio_state, b.time, exit_reason)
-        self.regime_history.append([b.time.isoformat(), ticker, *hist.regime])
-        return hist
+        self.counts["bars"] += len(bars)
+        self._apply_portfolio(port, bars[-1].time, reason)
+        self._log("regime", [bars[-1].time.isoformat(), hist.ticker, *hist.regime])
+        self.dirty.add(hist.ticker)
 
     def _maybe_fit(self, hist: TickerHistory) -> None:
         """Tier 2 without a bundled detector: fit one on the ticker's first ``tier2_fit_bars`` bars, then filter them.
@@ -290,60 +353,99 @@ class LiveBrain:
         hist.detector = det
         logger.info("Tier 2 detector for %s fitted on its first %d bars", hist.ticker, len(data))
 
-    def _portfolio(self, state: Mapping[str, Any] | None, time: pd.Timestamp, exit_reason: str | None = None) -> None:
-        if not state:
-            return
-        if not isinstance(state, Mapping):
-            raise LiveInputError("portfolio_state", f"is a {type(state).__name__}; pass a mapping (equity, ...)")
-        if state.get("exposure_elsewhere") is not None:
-            x = _number("portfolio_state.exposure_elsewhere", state["exposure_elsewhere"], low=0.0, high=1.0)
-            self.account.exposure_elsewhere = x
-        if state.get("equity") is not None:
-            equity = _number("portfolio_state.equity", state["equity"], positive=True)
-            if self.account.mark(equity, time, exit_reason):
-                risk = self.account.risk
-                self.equity_history.append([time.isoformat(), equity, risk.drawdown, risk.state.name])
+    def _apply_portfolio(
+        self, port: tuple[float | None, float | None], time: pd.Timestamp | None, exit_reason: str | None = None
+    ) -> None:
+        equity, exposure = port
+        if exposure is not None:
+            self.account.exposure_elsewhere = exposure
+        if equity is not None and time is not None and self.account.mark(equity, time, exit_reason):
+            risk = self.account.risk
+            self._log("equity", [time.isoformat(), equity, risk.drawdown, risk.state.name])
 
     # ------------------------------------------------------------------------------------------- decisions
-    def _components(self, hist: TickerHistory, scores: Mapping[str, Any] | None) -> list[float]:
-        assert hist.features is not None
-        comps = [float(x) for x in hist.features[6:10]]
-        if scores is None:
-            return comps
-        for name, value in _check_components("component_scores", scores).items():
-            comps[COMPONENTS.index(name)] = value
-        return comps
-
-    def _regime(self, hist: TickerHistory) -> tuple[tuple[float, ...], str | None]:
-        if not self.tier2 or hist.detector is None:  # Tier 2 off, or its detector not fitted yet
+    def _regime(self, hist: TickerHistory | None) -> tuple[tuple[float, ...], str | None]:
+        if not self.tier2 or hist is None or hist.detector is None:  # Tier 2 off, or no detector fitted yet
             return tuple(OBS_LAYOUT.default_tier2().astype(float).tolist()), None
         return hist.regime, regime_name(hist.regime)
+
+    def _weights(self, regime: str | None) -> list[float]:
+        if not self.tier1:
+            return OBS_LAYOUT.default_tier1().astype(float).tolist()
+        return self.bandit.weights(regime).tolist()  # type: ignore[no-any-return]
+
+    def _observation(
+        self, hist: TickerHistory | None, scores: Mapping[str, float]
+    ) -> tuple[np.ndarray, list[float], tuple[tuple[float, ...], str | None]]:
+        """The 27-slot observation (float32, before normalisation), the components used and the regime.
+
+        ``hist`` ready: the env's observation of its last bar, with ``scores`` over its own component scores.
+        Otherwise (scores-only): the market slots are 0, missing component scores are 0 and the regime is unknown
+        (uniform: a filter over fewer bars than the features need says nothing yet).
+        """
+        ready = hist is not None and hist.ready
+        feats = hist.features if ready and hist is not None else None
+        comps = [0.0] * len(COMPONENTS) if feats is None else [float(x) for x in feats[6:10]]
+        for name, value in scores.items():
+            comps[COMPONENTS.index(name)] = value
+        regime = self._regime(hist if ready else None)
+        weights = self._weights(regime[1])
+        market = [0.0] * 6 if feats is None else np.nan_to_num(feats[:6]).tolist()
+        values = [*self.account.portfolio_slots(), *market, *comps, *weights, *regime[0]]
+        obs = np.array([*values, *self.account.performance_slots()], dtype=np.float32)
+        return obs, comps, regime
 
     def observation(self, ticker: str, component_scores: Mapping[str, Any] | None = None) -> np.ndarray:
         """The 27-slot observation of ``ticker``'s last bar, float32, as the env builds it (before normalisation)."""
         hist = self._ready(ticker)
-        comps = self._components(hist, component_scores)
-        probs, name = self._regime(hist)
-        weights = self.bandit.weights(name if self.tier1 else None) if self.tier1 else OBS_LAYOUT.default_tier1()
-        market = np.nan_to_num(np.asarray([*hist.features[:6], *comps], dtype=np.float32)).tolist()  # type: ignore[index]
-        values = [*self.account.portfolio_slots(), *market, *weights, *probs, *self.account.performance_slots()]
-        return np.array(values, dtype=np.float32)
+        scores, _ = split_components("component_scores", component_scores or {})
+        return self._observation(hist, scores)[0]
 
-    def _ready(self, ticker: str) -> TickerHistory:
+    def _ready(self, ticker: str, extra_bars: int = 0, *, scores_hint: bool = False) -> TickerHistory:
+        """``ticker``'s history when it can decide with the policy (``extra_bars`` about to arrive), else 404/409."""
         hist = self.tickers.get(self._ticker(ticker))
-        if hist is None:
-            raise LiveInputError("ticker", f"{ticker!r} has no bar history; POST its bars first (at least 121)")
-        if not hist.ready:
-            raise LiveInputError(
-                "ticker", f"{ticker!r} has {len(hist.bars)} bars; the features need at least 121: send more history"
+        hint = "" if scores_hint else ", or send component_scores to decide from them alone (mode 'scores')"
+        if hist is None and not extra_bars:
+            raise LiveNotFoundError(
+                "ticker", f"{ticker!r} has no bar history; POST its bars to /bars first ({LOOKBACK} needed){hint}"
             )
-        if self.stale_after is not None and hist.last_time is not None:
-            age = pd.Timestamp.now(tz=hist.last_time.tz) - hist.last_time
+        n = (0 if hist is None else len(hist.bars)) + extra_bars
+        if hist is None or not (hist.ready or (extra_bars and n >= LOOKBACK)):
+            raise LiveConflictError(
+                "ticker",
+                f"{ticker!r} has {n} bars; the features need at least {LOOKBACK}: send {max(1, LOOKBACK - n)} more "
+                f"to /bars{hint}",
+            )
+        if self.stale_after is not None and hist.last_time is not None and not extra_bars:
+            age = _utc_now() - hist.last_time
             if age > self.stale_after:
-                raise LiveInputError(
-                    "bar.time", f"{ticker!r}'s last bar is {age} old (> {self.stale_after}): stale data"
+                raise LiveConflictError(
+                    "ticker", f"{ticker!r}'s last bar is {age} old (> {self.stale_after}): send the newest bar"
                 )
         return hist
+
+    def _mode(self, ticker: str, mode: str, scores: Mapping[str, float], n_new: int) -> bool:
+        """Whether this decision is scores-only (checks, changing nothing, that the chosen mode can decide)."""
+        if mode not in ("auto", "policy", "scores"):
+            raise LiveInputError("mode", f"{mode!r} is not a mode; choose 'auto', 'policy' or 'scores'")
+        if mode == "auto":
+            hist = self.tickers.get(ticker)
+            n = (0 if hist is None else len(hist.bars)) + n_new
+            ready = (hist is not None and hist.ready) or (n_new > 0 and n >= LOOKBACK)
+            if ready or not scores:
+                self._ready(ticker, n_new)
+            return not ready
+        if mode == "policy":
+            self._ready(ticker, n_new)
+            return False
+        hist = self.tickers.get(ticker)
+        if not scores and not (hist is not None and (hist.ready or len(hist.bars) + n_new >= LOOKBACK)):
+            raise LiveConflictError(
+                "component_scores",
+                f"missing; mode 'scores' decides from them while {ticker!r} has fewer than {LOOKBACK} bars: "
+                f"send some of {', '.join(COMPONENTS)}",
+            )
+        return True
 
     def decide(
         self,
@@ -351,31 +453,75 @@ class LiveBrain:
         component_scores: Mapping[str, Any] | None = None,
         bar: Mapping[str, Any] | Bar | None = None,
         portfolio_state: Mapping[str, Any] | None = None,
+        *,
+        mode: Mode = "auto",
     ) -> Decision:
-        """Decide at the close of ``ticker``'s last bar (``bar`` is observed first if given); see :class:`Decision`."""
-        if bar is not None:
-            self.observe_bar(ticker, bar, portfolio_state)
-        elif portfolio_state:
-            hist = self._ready(ticker)
-            self._portfolio(portfolio_state, hist.last_time)  # type: ignore[arg-type]
-        hist = self._ready(ticker)
-        comps = self._components(hist, component_scores)
-        obs = self.observation(ticker, component_scores)
+        """Decide at the close of ``ticker``'s last bar (``bar`` is observed first if given); see :class:`Decision`.
+
+        Every input is checked before anything changes: a refused call (:class:`LiveInputError` and its 404 / 409
+        subclasses) leaves the brain as it was.
+
+        Args:
+            ticker: Ticker name.
+            component_scores: ``{theme, technical, ai, sentiment}`` scores in [-1, 1] (any subset); other keys are
+                ignored and named in the decision's ``warnings``.
+            bar: The ticker's newest bar, observed before deciding.
+            portfolio_state: ``equity`` (mark at the bar's close), ``exposure_elsewhere``.
+            mode: See :data:`Mode`.
+        """
+        ticker = self._ticker(ticker)
+        scores, extra = split_components("component_scores", component_scores or {})
+        parsed = None if bar is None else parse_bar(bar, "bar")
+        port = check_portfolio(portfolio_state)
+        hist = self.tickers.get(ticker)
+        target = hist or (None if parsed is None else self._make_ticker(ticker))
+        if parsed is not None and target is not None:
+            target.check_new([parsed], "bar")
+        scores_only = self._mode(ticker, mode, scores, int(parsed is not None))
+        if self.tier4 is not None and not scores_only and not self.account.started and port[0] is None:
+            raise LiveConflictError(
+                "portfolio_state.equity",
+                "is missing: a Tier 4 bundle settles each decision from the equity; send the equity with the bars",
+            )
+        warnings = ignored_keys("component_scores", extra)
+        if parsed is not None and target is not None:
+            self._observe(target, [parsed], port, None)
+            hist = target
+        elif hist is not None:
+            self._apply_portfolio(port, hist.last_time)
+        elif port[0] is not None:
+            warnings.append(f"portfolio_state.equity: not marked; {ticker!r} has no bar to mark it at")
+            self._apply_portfolio((None, port[1]), None)
+        return self._decide(ticker, hist, scores, scores_only, warnings)
+
+    def _decide(
+        self,
+        ticker: str,
+        hist: TickerHistory | None,
+        scores: Mapping[str, float],
+        scores_only: bool,
+        warnings: list[str],
+    ) -> Decision:
+        obs, comps, (probs, name) = self._observation(hist, scores)
         specialist = None
-        if self.tier4 is not None:
-            if not self.account.started:
-                raise LiveInputError(
-                    "portfolio_state.equity",
-                    "is missing: a Tier 4 bundle settles each decision from the equity; send the equity with the bars",
+        if scores_only:
+            raw, mode = self._scores_rule(obs), "scores"
+            n = 0 if hist is None else len(hist.bars)
+            if n < LOOKBACK:
+                warnings.append(
+                    f"scores-only: {ticker!r} has {n} of {LOOKBACK} bars: the market slots are 0, the regime unknown"
                 )
-            raw, specialist = self.tier4.act(hist.ticker, obs, self.account.equity)
+        elif self.tier4 is not None:
+            assert hist is not None
+            raw, specialist = self.tier4.act(ticker, obs, self.account.equity)
+            mode = "tier4"
         else:
             raw = self.policy(self.norm(obs) if self.norm else obs)
+            mode = "rule" if isinstance(self.policy, RulePolicy) else "policy"
         action = np.asarray(raw, dtype=np.float32).reshape(-1)
         if action.shape != (4,) or not np.isfinite(action).all():
             raise RuntimeError(f"the policy returned {action.tolist()}; expected 4 finite values")
         params = self.action_map.decode(action)
-        probs, name = self._regime(hist)
         risk = self.account.risk
         approval = risk.approve(
             params.size, crisis=risk.is_crisis(probs, _CRISIS), exposure_elsewhere=self.account.exposure_elsewhere
@@ -384,23 +530,16 @@ class LiveBrain:
         reasons = list(approval.reasons)
         if not buy:
             reasons.append(f"size {approval.size:.3f} < min_trade {self.min_trade}: stay flat one bar")
-        weights = self.current_weights(ticker)
-        if self.tier4 is not None:
-            self.tier4.last_buy[hist.ticker] = buy
+        if self.tier4 is not None and not scores_only:
+            self.tier4.last_buy[ticker] = buy
             reasons.append(f"tier4: {specialist}")
-        return self._record(
-            hist, obs, action, params, approval, buy, (probs, name), reasons, (comps, weights), specialist
-        )
-
-    def _record(self, hist, obs, action, params, approval, buy, regime, reasons, scores, specialist) -> Decision:  # type: ignore[no-untyped-def]
-        (probs, name), (comps, weights) = regime, scores
-        t = hist.last_time.isoformat()
+        time = hist.last_time if hist is not None and hist.last_time is not None else _utc_now().floor("s")
         self.counts["decisions"] += 1
         self.counts["buys"] += int(buy)
         decision = Decision(
-            decision_id=f"{hist.ticker}-{t}-{self.counts['decisions']}",
-            ticker=hist.ticker,
-            time=t,
+            decision_id=f"{ticker}-{time.isoformat()}-{self.counts['decisions']}",
+            ticker=ticker,
+            time=time.isoformat(),
             action="buy" if buy else "hold",
             size=float(approval.size) if buy else 0.0,
             requested_size=float(params.size),
@@ -410,200 +549,26 @@ class LiveBrain:
             regime=name,
             regime_probs=dict(zip(REGIMES, map(float, probs), strict=True)),
             confidence=float(regime_confidence(np.asarray(probs))),
-            weights=weights,
+            weights=dict(zip(COMPONENTS, self._weights(name), strict=True)),
             components=dict(zip(COMPONENTS, comps, strict=True)),
-            breaker=self.account.risk.state.name,
+            breaker=risk.state.name,
             reasons=tuple(reasons),
             raw_action=tuple(float(x) for x in action),
             observation=tuple(float(x) for x in obs),
             specialist=specialist,
+            mode=mode,  # type: ignore[arg-type]
+            warnings=tuple(warnings),
         )
         record = decision.to_json()
         del record["observation"]
         self.decisions.append(record)
-        self.weight_history.append([t, *decision.weights.values()])
+        self._log("weight", [decision.time, ticker, *decision.weights.values()])
         return decision
 
-    # ------------------------------------------------------------------------------------------- learning
-    def learn(self, trade: Mapping[str, Any]) -> dict[str, Any]:
-        """Learn from a closed trade, once per ``trade_id`` (a repeat is counted as a duplicate and ignored).
 
-        Args:
-            trade: ``trade_id`` (str), ``net_return`` (after costs); optional ``decision_id`` (the decision it
-                came from: its components and regime are used), ``components`` (scores at entry), ``regime``,
-                ``regime_probs``, ``pnl``, ``ticker``, ``exit_reason``, ``exit_time``.
-
-        Returns:
-            ``{"trade_id", "accepted", "duplicate", "weights"}``.
-        """
-        if not isinstance(trade, Mapping):
-            raise LiveInputError("trade", f"is a {type(trade).__name__}; pass a mapping with trade_id and net_return")
-        tid = trade.get("trade_id")
-        if not isinstance(tid, str) or not tid:
-            raise LiveInputError("trade_id", f"{tid!r} must be a non-empty string (unique per trade)")
-        net = _number("net_return", trade.get("net_return"), low=-1.0)
-        if tid in self.learned:
-            self.counts["duplicates"] += 1
-            return {"trade_id": tid, "accepted": False, "duplicate": True, "weights": self.current_weights()}
-        record = self._trade_record(dict(trade), net)
-        if self.tier1:
-            self.bandit.update(record["components"], net, ComponentWeightWrapper._trade_regime(record))
-        self.account.record_trade(net)
-        self.learned.add(tid)
-        self.counts["trades"] += 1
-        self.counts["wins"] += int(net > 0)
-        self.pnl += float(record.get("pnl") or 0.0)
-        self.trades.append(record)
-        return {"trade_id": tid, "accepted": True, "duplicate": False, "weights": self.current_weights()}
-
-    def _trade_record(self, trade: dict[str, Any], net: float) -> dict[str, Any]:
-        decision = None
-        did = trade.get("decision_id")
-        if did is not None:
-            decision = next((d for d in reversed(self.decisions) if d["decision_id"] == did), None)
-        comps = trade.get("components")
-        if comps is None and decision is not None:
-            comps = decision["components"]
-        if comps is None:
-            raise LiveInputError("components", "missing; pass the component scores at entry or a known decision_id")
-        _check_components("components", comps)
-        if "regime" not in trade and decision is not None:
-            trade["regime"], trade["regime_probs"] = decision["regime"], decision["regime_probs"]
-        if not self.tier2:
-            trade["regime"] = None
-        return {**trade, "components": dict(comps), "net_return": net}
-
-    # ------------------------------------------------------------------------------------------- breaker
-    def reset_breaker(self, reason: str) -> dict[str, Any]:
-        """Unlatch the circuit breaker (audited with ``reason``); returns :meth:`breaker`."""
-        if not isinstance(reason, str) or not reason.strip():
-            raise LiveInputError("reason", "is empty; say who resets the breaker and why (it is audited)")
-        self.account.risk.reset_breaker(reason, self.account.n_marks)
-        return self.breaker()
-
-    def trip_breaker(self, reason: str) -> dict[str, Any]:
-        """Latch the circuit breaker HALTED (audited); only :meth:`reset_breaker` unlatches it."""
-        self.account.trip(reason)
-        return self.breaker()
-
-    def breaker(self) -> dict[str, Any]:
-        risk = self.account.risk
-        return {"state": risk.state.name, "level": risk.breaker_level(), "events": [asdict(e) for e in risk.events]}
-
-    # ------------------------------------------------------------------------------------------- read side
-    def current_weights(self, ticker: str | None = None) -> dict[str, float]:
-        """Tier 1 weights (for ``ticker``'s current regime when given and Tier 2 is on)."""
-        if not self.tier1:
-            return dict(zip(COMPONENTS, OBS_LAYOUT.default_tier1().astype(float).tolist(), strict=True))
-        name = None
-        if ticker is not None and ticker in self.tickers and self.tier2:
-            name = regime_name(self.tickers[ticker].regime)
-        return dict(zip(COMPONENTS, self.bandit.weights(name).tolist(), strict=True))
-
-    def regime(self, ticker: str | None = None) -> dict[str, Any]:
-        """Current regime of ``ticker`` (default: the last ticker seen): name, probabilities, confidence."""
-        if ticker is None:
-            ticker = next(reversed(self.tickers), None)
-        if ticker is None or ticker not in self.tickers:
-            raise LiveInputError("ticker", f"{ticker!r} has no bar history")
-        probs, name = self._regime(self.tickers[ticker])
-        return {
-            "ticker": ticker,
-            "regime": name,
-            "probs": dict(zip(REGIMES, map(float, probs), strict=True)),
-            "confidence": float(regime_confidence(np.asarray(probs))),
-            "time": None if (last := self.tickers[ticker].last_time) is None else last.isoformat(),
-        }
-
-    def statistics(self) -> dict[str, Any]:
-        """Counts (decisions, buys, trades, duplicates, wins, bars), win rate, pnl, equity, breaker, tickers."""
-        c = self.counts
-        acc = self.account
-        return {
-            **c,
-            "win_rate": c["wins"] / c["trades"] if c["trades"] else None,
-            "pnl": self.pnl,
-            "equity": acc.equity if acc.started else None,
-            "drawdown": acc.risk.drawdown if acc.started else 0.0,
-            "breaker": acc.risk.state.name,
-            "tickers": {k: len(v.bars) for k, v in self.tickers.items()},
-            "tiers": {
-                "tier1": self.tier1,
-                "tier2": self.tier2,
-                "policy": (self.spec.get("policy") or {}).get("kind", "rule"),
-            },
-        }
-
-    def performance(self) -> dict[str, Any]:
-        """Equity and drawdown history, recent trades, rolling Sharpe."""
-        acc = self.account
-        return {
-            "equity": [list(x) for x in self.equity_history],
-            "start_equity": acc.start_equity if acc.started else None,
-            "rolling_sharpe": acc.risk.rolling_sharpe,
-            "trades": list(self.trades),
-        }
-
-    def report(self) -> str:
-        """A short plain-text report: statistics, weights, regime, breaker."""
-        st = self.statistics()
-        lines = [
-            "tradebrain live brain",
-            f"  decisions {st['decisions']} (buy {st['buys']}), trades learned {st['trades']} "
-            f"(duplicates ignored {st['duplicates']}), win rate "
-            + ("-" if st["win_rate"] is None else f"{st['win_rate']:.1%}"),
-            f"  equity {st['equity']}, drawdown {st['drawdown']:.2%}, breaker {st['breaker']}",
-            "  weights " + ", ".join(f"{k} {v:.2f}" for k, v in self.current_weights().items()),
-        ]
-        for ticker in self.tickers:
-            if self.tickers[ticker].ready:
-                r = self.regime(ticker)
-                lines.append(f"  {ticker}: regime {r['regime']} (confidence {r['confidence']:.2f}) at {r['time']}")
-        return "\n".join(lines)
-
-    # ------------------------------------------------------------------------------------------- state
-    def state_dict(self, *, tickers: bool = True, recent: bool = True) -> dict[str, Any]:
-        """Everything learned or observed since the bundle was loaded, as plain JSON (for the store).
-
-        Args:
-            tickers: Include the per-ticker histories and regime filters (they change only with new bars).
-            recent: Include the recent decisions and trades (the store journals them in their own tables).
-        """
-        out: dict[str, Any] = {
-            "format": STATE_FORMAT,
-            "bandit": self.bandit.to_json(),
-            "account": self.account.to_json(),
-            "learned": sorted(self.learned),
-            "counts": dict(self.counts),
-            "pnl": self.pnl,
-            "equity_history": list(self.equity_history),
-            "regime_history": list(self.regime_history),
-            "weight_history": list(self.weight_history),
-        }
-        if self.tier4 is not None:
-            out["tier4"] = self.tier4.to_json()
-        if tickers:
-            out["tickers"] = [h.to_json() for h in self.tickers.values()]
-        if recent:
-            out["decisions"], out["trades"] = list(self.decisions), list(self.trades)
-        return out
-
-    def load_state(self, state: Mapping[str, Any]) -> LiveBrain:
-        """Restore :meth:`state_dict` output (the same bundle must be loaded); returns self."""
-        if state.get("format") != STATE_FORMAT:
-            raise ValueError(f"brain state format {state.get('format')!r}; this tradebrain reads {STATE_FORMAT}")
-        self.bandit = ComponentBandit.from_json(state["bandit"])
-        self.account.load_json(state["account"])
-        self.tickers = {d["ticker"]: TickerHistory.from_json(d) for d in state.get("tickers", [])}
-        self._reset_journal()
-        self.learned = set(state["learned"])
-        self.counts.update(state["counts"])
-        self.pnl = float(state["pnl"])
-        if self.tier4 is not None:
-            self.tier4.load_json(state.get("tier4") or {})
-        for name in ("decisions", "trades", "equity_history", "regime_history", "weight_history"):
-            getattr(self, name).extend(state.get(name, []))
-        return self
+def _utc_now() -> pd.Timestamp:
+    """Now in UTC without an offset (how bar times are kept)."""
+    return pd.Timestamp.now(tz="UTC").tz_localize(None)
 
 
 def finite(x: float) -> float | None:

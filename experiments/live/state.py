@@ -9,9 +9,11 @@ risk layer is :class:`envs.risk.RiskManager` and the performance slots come from
 from __future__ import annotations
 
 import math
+import re
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from datetime import date, datetime
 from typing import Any
 
 import numpy as np
@@ -30,7 +32,14 @@ _THEME = OBS_LAYOUT.index("theme") - OBS_LAYOUT.group_slice("market").start
 
 
 class LiveInputError(ValueError):
-    """Bad input to the live brain; ``field`` names the offending field (the service answers 422 with it)."""
+    """Bad input to the live brain; ``field`` names the offending field, the message the value and the fix.
+
+    The service answers :attr:`status` (422 here) with the field in ``loc``. Every check runs before the brain
+    changes: a call that raises this (or a subclass) has changed nothing.
+    """
+
+    status = 422
+    kind = "value_error"
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
@@ -38,10 +47,48 @@ class LiveInputError(ValueError):
         self.message = message
 
 
-def _number(
-    field: str, value: Any, *, positive: bool = False, low: float | None = None, high: float | None = None
-) -> float:
-    """``value`` as a finite float (in range), or :class:`LiveInputError` naming the field, value and fix."""
+class LiveNotFoundError(LiveInputError):
+    """An unknown ticker or decision id (the service answers 404)."""
+
+    status = 404
+    kind = "not_found"
+
+
+class LiveConflictError(LiveInputError):
+    """A well-formed call the brain's current state refuses: too few bars yet, a bar not after the last one, a
+    trade for a "hold" decision, a breaker already in the asked state (the service answers 409)."""
+
+    status = 409
+    kind = "conflict"
+
+
+@dataclass(frozen=True)
+class Bound:
+    """Closed range ``[low, high]`` of one input number and the fix for a value outside it."""
+
+    low: float
+    high: float
+    fix: str
+
+
+BOUNDS = {
+    "price": Bound(1e-8, 1e12, "send prices in [1e-08, 1e+12] (quote the instrument per 1,000 or 1/1,000 units)"),
+    "volume": Bound(0.0, 1e18, "send the bar's volume, 0 to 1e+18 (0 when unknown)"),
+    "vix": Bound(1e-3, 1e4, "send the VIX level (index points, e.g. 17.5), 0.001 to 10,000, or leave it out"),
+    "score": Bound(-1.0, 1.0, "rescale the score to [-1, 1] (e.g. clip or tanh)"),
+    "equity": Bound(1e-2, 1e15, "send the account's mark-to-market equity in currency units, 0.01 to 1e+15"),
+    "exposure": Bound(0.0, 1.0, "send the gross exposure held elsewhere as a fraction of equity, 0 to 1"),
+    "net_return": Bound(-1.0, 100.0, "send the trade's net return as a fraction (0.012 for +1.2%), -1 to 100"),
+    "pnl": Bound(-1e15, 1e15, "send the trade's profit in currency units, |pnl| <= 1e+15"),
+    "probability": Bound(0.0, 1.0, "send probabilities in [0, 1]"),
+}
+"""Ranges of every number the brain takes from outside. Inside them every derived value stays finite (log returns,
+their squares, the regime filter, the account's ratios, the reward's moments; tested with extreme values), so
+nothing non-finite reaches the journal. The service's request models carry the same bounds (one definition)."""
+
+
+def _number(field: str, value: Any, kind: str | None = None, *, positive: bool = False) -> float:
+    """``value`` as a finite float inside ``BOUNDS[kind]``, or :class:`LiveInputError` naming field, value, fix."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise LiveInputError(field, f"{value!r} is a {type(value).__name__}; pass a number")
     x = float(value)
@@ -49,14 +96,56 @@ def _number(
         raise LiveInputError(field, f"{value!r} is not finite; pass a finite number")
     if positive and x <= 0:
         raise LiveInputError(field, f"{x!r} must be > 0")
-    if (low is not None and x < low) or (high is not None and x > high):
-        raise LiveInputError(field, f"{x!r} is outside [{low}, {high}]; rescale it (e.g. clip or tanh)")
+    if kind is not None:
+        b = BOUNDS[kind]
+        if not b.low <= x <= b.high:
+            raise LiveInputError(field, f"{x!r} is outside [{b.low:g}, {b.high:g}]; {b.fix}")
     return x
+
+
+TIME_FORM = re.compile(r"\d{4}-\d{2}-\d{2}([Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:\d{2})?)?")
+"""The bar times read: an ISO 8601 date, or date and time (seconds, fraction and offset optional)."""
+YEARS = (2, 9998)
+"""Years of the bar times read (as written): every such time, offset applied, is a valid UTC time."""
+TIME_PATTERN = r"^(000[2-9]|00[1-9][0-9]|0[1-9][0-9]{2}|[1-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9])-"
+"""JSON Schema ``pattern`` of :data:`YEARS` (the service's schema states the range)."""
+TEXT_PATTERN = r"[^ \t\n\r\f\v]"
+"""A ticker or a reason holds at least one character other than ASCII white space (same in every regex engine)."""
+
+
+def has_text(value: Any) -> bool:
+    """``value`` is a string with a character that is not ASCII white space (:data:`TEXT_PATTERN`, as the schema
+    states it; ``str.strip`` would also drop the control characters 0x1c-0x1f)."""
+    return isinstance(value, str) and re.search(TEXT_PATTERN, value) is not None
+
+
+def parse_time(value: Any, field: str = "time") -> pd.Timestamp:
+    """A bar time, UTC without an offset: an ISO 8601 string (:data:`TIME_FORM`, years :data:`YEARS`) or a datetime.
+
+    An offset is applied and then dropped, so times with and without one compare; a time without one is read as
+    UTC (as the bundle's warm-up bars are).
+    """
+    fix = "use ISO 8601, e.g. 2015-01-02 or 2015-01-02T21:00:00Z"
+    if isinstance(value, str):
+        if not TIME_FORM.fullmatch(value):
+            raise LiveInputError(field, f"{value!r} is not an ISO 8601 date or date-time; {fix}")
+        try:
+            value = datetime.fromisoformat(value.upper().replace(" ", "T"))
+        except ValueError:
+            raise LiveInputError(field, f"{value!r} is not a calendar date/time; {fix}") from None
+    elif isinstance(value, bool) or not isinstance(value, (datetime, date, np.datetime64)):
+        raise LiveInputError(field, f"{value!r} is a {type(value).__name__}; pass an ISO 8601 date/time string")
+    t = pd.Timestamp(value)
+    if t is pd.NaT:
+        raise LiveInputError(field, f"is NaT; {fix}")
+    if not YEARS[0] <= t.year <= YEARS[1]:
+        raise LiveInputError(field, f"{t.isoformat()} is outside the years {YEARS[0]}-{YEARS[1]}; {fix}")
+    return t.tz_convert("UTC").tz_localize(None) if t.tz is not None else t
 
 
 @dataclass(frozen=True)
 class Bar:
-    """One validated OHLCV bar (optional component scores in [-1, 1] and VIX)."""
+    """One validated OHLCV bar (optional component scores in [-1, 1] and VIX); ``time`` is UTC without offset."""
 
     time: pd.Timestamp
     open: float
@@ -66,6 +155,13 @@ class Bar:
     volume: float = 0.0
     components: tuple[float, ...] | None = None
     vix: float | None = None
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Bar:
+        """A bar stored by :meth:`to_json` (checked when it arrived: read back as is)."""
+        comps = tuple(d[c] for c in COMPONENTS) if COMPONENTS[0] in d else None
+        prices = (float(d["open"]), float(d["high"]), float(d["low"]), float(d["close"]))
+        return cls(pd.Timestamp(d["time"]), *prices, float(d.get("volume", 0.0)), comps, d.get("vix"))
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"time": self.time.isoformat(), **{k: getattr(self, k) for k in (*_PRICES, "volume")}}
@@ -80,8 +176,8 @@ def parse_bar(bar: Mapping[str, Any] | Bar, where: str = "bar") -> Bar:
     """A :class:`Bar` from a mapping with ``time open high low close`` (``volume``, the four components, ``vix``).
 
     Raises:
-        LiveInputError: A missing or non-finite field, a non-positive price, high < low, open/close outside
-            [low, high], some but not all components, a component outside [-1, 1]; the field is named.
+        LiveInputError: A missing field, a number outside :data:`BOUNDS`, high < low, open/close outside
+            [low, high], some but not all components; the field, the value and the fix are named.
     """
     if isinstance(bar, Bar):
         return bar
@@ -90,28 +186,107 @@ def parse_bar(bar: Mapping[str, Any] | Bar, where: str = "bar") -> Bar:
     missing = [k for k in ("time", *_PRICES) if k not in bar or bar[k] is None]
     if missing:
         raise LiveInputError(f"{where}.{missing[0]}", "missing; a bar needs time, open, high, low, close")
-    try:
-        time = pd.Timestamp(bar["time"])
-    except (ValueError, TypeError):
-        raise LiveInputError(f"{where}.time", f"{bar['time']!r} is not a date/time; use ISO 8601") from None
-    if time is pd.NaT:
-        raise LiveInputError(f"{where}.time", "is NaT; use an ISO 8601 date/time")
-    px = {k: _number(f"{where}.{k}", bar[k], positive=True) for k in _PRICES}
+    time = parse_time(bar["time"], f"{where}.time")
+    px = {k: _number(f"{where}.{k}", bar[k], "price") for k in _PRICES}
     if px["high"] < px["low"]:
         raise LiveInputError(f"{where}.high", f"{px['high']!r} is below low={px['low']!r}; swap or fix the bar")
     for k in ("open", "close"):
         if not px["low"] <= px[k] <= px["high"]:
-            raise LiveInputError(f"{where}.{k}", f"{px[k]!r} is outside [low, high] = [{px['low']}, {px['high']}]")
-    volume = _number(f"{where}.volume", bar.get("volume", 0.0) or 0.0, low=0.0)
+            raise LiveInputError(
+                f"{where}.{k}", f"{px[k]!r} is outside [low, high] = [{px['low']}, {px['high']}]; fix the bar"
+            )
+    volume = _number(f"{where}.volume", bar.get("volume", 0.0) or 0.0, "volume")
     present = [c for c in COMPONENTS if bar.get(c) is not None]
     comps = None
     if present:
         if len(present) != len(COMPONENTS):
             absent = [c for c in COMPONENTS if c not in present]
             raise LiveInputError(f"{where}.{absent[0]}", f"missing; give all of {list(COMPONENTS)} or none")
-        comps = tuple(_number(f"{where}.{c}", bar[c], low=-1.0, high=1.0) for c in COMPONENTS)
-    vix = None if bar.get("vix") is None else _number(f"{where}.vix", bar["vix"], positive=True)
+        comps = tuple(_number(f"{where}.{c}", bar[c], "score") for c in COMPONENTS)
+    vix = None if bar.get("vix") is None else _number(f"{where}.vix", bar["vix"], "vix")
     return Bar(time, px["open"], px["high"], px["low"], px["close"], volume, comps, vix)
+
+
+MAX_LISTED = 8
+"""Ignored keys named one by one in a warning (the rest are counted)."""
+
+
+def split_components(field: str, scores: Any) -> tuple[dict[str, float], list[str]]:
+    """``{component: score}`` checked (numbers in [-1, 1]; None values left out) and the keys that are not
+    components (ignored by the brain, reported in the reply's ``warnings``)."""
+    if not isinstance(scores, Mapping):
+        raise LiveInputError(field, f"is a {type(scores).__name__}; pass {{name: score}}")
+    out: dict[str, float] = {}
+    extra: list[str] = []
+    for name, value in scores.items():
+        if name not in COMPONENTS:
+            extra.append(str(name))
+        elif value is not None:
+            out[name] = _number(f"{field}.{name}", value, "score")
+    return out, extra
+
+
+def ignored_keys(field: str, extra: Sequence[str]) -> list[str]:
+    """The warning for keys of ``field`` that are not components (none when ``extra`` is empty)."""
+    if not extra:
+        return []
+    names = sorted(extra)
+    shown = ", ".join(names[:MAX_LISTED]) + (f" and {len(names) - MAX_LISTED} more" if len(names) > MAX_LISTED else "")
+    return [
+        f"{field}: ignored {len(names)} key(s) that are not components ({shown}); "
+        f"the brain reads {', '.join(COMPONENTS)}"
+    ]
+
+
+def check_portfolio(state: Any) -> tuple[float | None, float | None]:
+    """``(equity, exposure_elsewhere)`` of a portfolio mapping, checked (None: not given)."""
+    if not state:
+        return None, None
+    if not isinstance(state, Mapping):
+        raise LiveInputError("portfolio_state", f"is a {type(state).__name__}; pass a mapping (equity, ...)")
+    equity = state.get("equity")
+    exposure = state.get("exposure_elsewhere")
+    return (
+        None if equity is None else _number("portfolio_state.equity", equity, "equity", positive=True),
+        None if exposure is None else _number("portfolio_state.exposure_elsewhere", exposure, "exposure"),
+    )
+
+
+def optional_text(field: str, value: Any, limit: int = 200) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > limit:
+        raise LiveInputError(field, f"{value!r} must be a string of at most {limit} characters")
+    return value
+
+
+_TEXT_FIELDS = ("decision_id", "ticker", "exit_reason", "entry_time", "exit_time")
+
+
+def check_trade(trade: Mapping[str, Any]) -> dict[str, Any]:
+    """A closed trade checked field by field (``net_return``, ``pnl``, ``regime``, ``regime_probs``, the text
+    fields; ``components`` only for its type): a copy with the numbers as floats. Other keys are kept as given."""
+    out = dict(trade)
+    out["net_return"] = _number("net_return", trade.get("net_return"), "net_return")
+    if trade.get("pnl") is not None:
+        out["pnl"] = _number("pnl", trade["pnl"], "pnl")
+    for key in _TEXT_FIELDS:
+        optional_text(key, trade.get(key))
+    regime = trade.get("regime")
+    if regime is not None and regime not in REGIMES:
+        raise LiveInputError("regime", f"{regime!r} is not a regime; valid: {', '.join(REGIMES)} (or leave it out)")
+    probs = trade.get("regime_probs")
+    if probs is not None:
+        if not isinstance(probs, Mapping):
+            raise LiveInputError("regime_probs", f"is a {type(probs).__name__}; pass {{regime: probability}}")
+        for name in probs:
+            if name not in REGIMES:
+                raise LiveInputError(f"regime_probs.{name}", f"is not a regime; valid: {', '.join(REGIMES)}")
+        out["regime_probs"] = {k: _number(f"regime_probs.{k}", v, "probability") for k, v in probs.items()}
+    comps = trade.get("components")
+    if comps is not None and not isinstance(comps, Mapping):
+        raise LiveInputError("components", f"is a {type(comps).__name__}; pass {{name: score}}")
+    return out
 
 
 class TickerHistory:
@@ -146,8 +321,38 @@ class TickerHistory:
 
     @property
     def ready(self) -> bool:
-        """Whether every feature of the last bar is defined (enough history to decide)."""
-        return self.features is not None and bool(np.isfinite(self.features).all())
+        """Whether the ticker can decide: :data:`~envs.features.LOOKBACK` bars kept (the env never decides
+        earlier either) and every feature of the last bar defined."""
+        return len(self.bars) >= LOOKBACK and self.features is not None and bool(np.isfinite(self.features).all())
+
+    @property
+    def bars_needed(self) -> int:
+        """Bars still needed before the ticker is :attr:`ready` (0 when it is)."""
+        return 0 if self.ready else max(1, LOOKBACK - len(self.bars))
+
+    def check_new(self, bars: Sequence[Bar], where: str = "bars") -> None:
+        """Raise, changing nothing, when ``bars`` cannot be appended.
+
+        Raises:
+            LiveConflictError: A bar is not after the ticker's last bar, or the one before it in ``bars`` (a
+                repeat, a late bar, bars out of order).
+            LiveInputError: A bar lacks the VIX the ticker's regime detector was fitted with.
+        """
+        last = self.last_time
+        for i, b in enumerate(bars):
+            name = f"{where}[{i}]" if where == "bars" else where
+            if last is not None and b.time <= last:
+                raise LiveConflictError(
+                    f"{name}.time",
+                    f"{b.time.isoformat()} is not after "
+                    + (f"the last bar of {self.ticker!r} ({last.isoformat()})" if i == 0 else f"{where}[{i - 1}]")
+                    + "; send each bar once, in time order",
+                )
+            if b.vix is None and self.detector is not None and self.detector.uses_vix_:
+                raise LiveInputError(
+                    f"{name}.vix", f"missing; {self.ticker!r}'s regime detector reads VIX: send vix with every bar"
+                )
+            last = b.time
 
     def _data(self) -> MarketData:
         cols = self._cols
@@ -166,16 +371,9 @@ class TickerHistory:
             col.extend(getattr(b, key) for b in bars)
 
     def extend(self, bars: Sequence[Bar], *, filter_regime: bool = True) -> np.ndarray:
-        """Append bars (times strictly increasing) and update features and regime; returns the bars' themes."""
-        last = self.last_time
-        for i, b in enumerate(bars):
-            if last is not None and b.time <= last:
-                raise LiveInputError(
-                    f"bars[{i}].time" if len(bars) > 1 else "bar.time",
-                    f"{b.time.isoformat()} is not after the last bar of {self.ticker!r} ({last.isoformat()}); "
-                    "send each bar once, in time order",
-                )
-            last = b.time
+        """Append bars (checked by :meth:`check_new` first) and update features and regime; returns the bars'
+        themes."""
+        self.check_new(bars, "bars" if len(bars) > 1 else "bar")
         chunk = max(1, self.history_bars // 2)  # every bar keeps at least half the history behind it
         themes = [self._extend_chunk(bars[i : i + chunk], filter_regime) for i in range(0, len(bars), chunk)]
         return np.concatenate(themes) if themes else np.empty(0)
@@ -193,23 +391,28 @@ class TickerHistory:
                 self.regime = tuple(self.detector.update(b.close, b.vix, float(theme)).tolist())
         return themes
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    def to_json(self, *, bars: bool = True) -> dict[str, Any]:
+        """Plain JSON; ``bars=False`` leaves the bars out (the service's journal keeps them in their own table)."""
+        out = {
             "ticker": self.ticker,
             "history_bars": self.history_bars,
-            "bars": [b.to_json() for b in self.bars],
-            "features": None if self.features is None else [float(x) for x in self.features],
+            # before the look-back is filled a feature is NaN: stored as null (JSON has no NaN), read back as NaN
+            "features": None if self.features is None else [_finite_or_none(x) for x in self.features],
             "regime": list(self.regime),
             "n_seen": self.n_seen,
             "detector": None if self.detector is None else self.detector.to_json(),
         }
+        if bars:
+            out["bars"] = [b.to_json() for b in self.bars]
+        return out
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> TickerHistory:
         det = None if d["detector"] is None else RegimeDetector.from_json(d["detector"])
         obj = cls(d["ticker"], d["history_bars"], det)
-        obj._append([parse_bar(b) for b in d["bars"]])
-        obj.features = None if d["features"] is None else np.array(d["features"], dtype=np.float64)
+        obj._append([Bar.from_json(b) for b in d["bars"]])
+        feats = d["features"]
+        obj.features = None if feats is None else np.array([np.nan if x is None else x for x in feats], np.float64)
         obj.regime, obj.n_seen = tuple(d["regime"]), int(d["n_seen"])
         return obj
 
@@ -307,6 +510,11 @@ class LiveAccount:
         self.exposure_elsewhere = d["exposure_elsewhere"]
         self.last_time = None if d["last_time"] is None else pd.Timestamp(d["last_time"])
         self.n_marks = d["n_marks"]
+
+
+def _finite_or_none(x: float) -> float | None:
+    x = float(x)
+    return x if math.isfinite(x) else None
 
 
 def regime_name(probs: Sequence[float]) -> str:

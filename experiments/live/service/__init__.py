@@ -4,6 +4,9 @@ Example::
 
     export TRADEBRAIN_TOKEN=$(python -c "import secrets; print(secrets.token_urlsafe(24))")
     tradebrain serve --bundle runs/quickstart-.../bundle            # http://127.0.0.1:8000/ , /docs
+
+The contract (routes, the token, every status and error body, warm-up, modes, learn) and the measured load and
+faults: ``docs/service.md``.
 """
 
 from __future__ import annotations
