@@ -415,6 +415,34 @@ def table(markets: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def publish(summary: Mapping[str, Any], learner: str) -> Path:
+    """Write the compact certification run reports quote (:data:`experiments.reporting.learning.CERTIFICATION`)."""
+    import subprocess
+
+    from experiments.config import config_tree, load_config
+    from experiments.files import write_json_atomic
+    from experiments.reporting.learning import CERTIFICATION, learner_settings
+
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    tree = config_tree(load_config(summary["config"], overrides=LEARNERS.get(learner, [])))
+    compact = {
+        "config": summary["config"] if learner == "default" else f"{summary['config']} + {LEARNERS[learner]}",
+        "date": time.strftime("%Y-%m-%d"),
+        "commit": commit or "unknown",
+        "command": summary["command"],
+        "goal": summary["settings"]["goal"],
+        "passed": summary["passed"],
+        "learner": learner_settings(tree),
+        "markets": {
+            m: {k: rows[learner][k] for k in ("share", "on", "off", "passed")}
+            for m, rows in summary["markets"].items()
+            if learner in rows
+        },
+    }
+    write_json_atomic(CERTIFICATION, compact, indent=1)
+    return CERTIFICATION
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default="planted_edge", help="the config under test (learner 'default')")
@@ -437,6 +465,12 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="two markets, one seed, 10,000 test bars, 60,000 steps")
     p.add_argument("--ceiling-check", action="store_true", help="also fail when the rule is not a ceiling")
     p.add_argument("--out", default="runs/bench/certify")
+    p.add_argument(
+        "--publish",
+        action="store_true",
+        help="also write the result as the latest certification the run reports quote "
+        "(experiments/reporting/certification.json)",
+    )
     args = p.parse_args()
     for spec in args.variant:
         name, _, sets = spec.partition("=")
@@ -497,6 +531,8 @@ def main() -> None:
         "units": units,
     }
     write_json(out / "summary.json", summary)
+    if args.publish:
+        publish(summary, learner)
     (out / "table.md").write_text(table(markets) + "\n")
     print(table(markets))
     print(

@@ -20,17 +20,23 @@ The kept checkpoint is found by the rule that kept it: the first evaluation with
 (SB3's ``EvalCallback`` saves on a strictly higher mean reward) or, with ``train.select_by: sharpe``, the first
 with the highest ``val_sharpe`` (NaN never wins).
 
-No learnability certification score is shown: this version has no certification command to produce one.
+It also quotes the latest learnability certification (:data:`CERTIFICATION`, written by
+``python -m experiments.benchmarks.certify --publish``): whether the certified config earned enough of the planted
+rule's growth on every market of the planted family, and whether this run's learner settings are the certified ones
+(:data:`LEARNER_KEYS`).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from experiments.evaluation.backtest import BacktestResult
 from experiments.reporting import plots
@@ -41,6 +47,22 @@ LEARNING_CURVE = "learning_curve.png"
 """The plot of the curves, next to ``report.md``."""
 BEST_MODEL = "best/best_model.zip"
 """The model file, relative to the run folder, that the kept checkpoint was saved as."""
+
+CERTIFICATION = Path(__file__).resolve().parent / "certification.json"
+"""The latest published learnability certification (:mod:`experiments.benchmarks.certify`)."""
+LEARNER_KEYS: tuple[str, ...] = (
+    "algo",
+    "algo_kwargs",
+    "ppo",
+    "stack.action",
+    "stack.menu",
+    "stack.reward",
+    "stack.tiers",
+    "train.total_timesteps",
+    "train.n_envs",
+    "train.select_by",
+)
+"""The config keys that make a learner: a run whose values equal the certified config's is certified."""
 
 _TABLE: tuple[tuple[str, str, str], ...] = (
     ("train_reward", "Train reward", "{:.3f}"),
@@ -187,6 +209,7 @@ def learning_section(
     if model:
         at = f", kept at {int(curve['timesteps'].iloc[kept]):,} steps" if curve is not None and kept is not None else ""
         lines.append(f"- `{policies[0]}` is `{model}`{at} (`train.select_by: {select_by}`)")
+    lines += certification_lines(run_dir)
     lines.append("")
     if curve is None:
         (Path(run_dir) / LEARNING_CURVE).unlink(missing_ok=True)
@@ -209,3 +232,33 @@ def learning_section(
         "",
     ]
     return lines
+
+
+def learner_settings(tree: Mapping[str, Any]) -> dict[str, Any]:
+    """The values of :data:`LEARNER_KEYS` in a config tree (``config_tree`` of a run config)."""
+    out: dict[str, Any] = {}
+    for key in LEARNER_KEYS:
+        node: Any = tree
+        for part in key.split("."):
+            node = node.get(part) if isinstance(node, Mapping) else None
+        out[key] = node
+    return out
+
+
+def certification_lines(run_dir: Path, path: Path = CERTIFICATION) -> list[str]:
+    """The report's line on the latest certification (none when none was published)."""
+    if not path.is_file():
+        return []
+    cert = json.loads(path.read_text(encoding="utf-8"))
+    shares = ", ".join(f"{m} {r['share']:.2f}" for m, r in cert["markets"].items())
+    verdict = "passed" if cert["passed"] else "not passed"
+    line = (
+        f"- Learnability certification of `{cert['config']}` ({cert['date']}, commit {cert['commit']}): **{verdict}** "
+        f"(goal: {cert['goal']:.0%} of the planted rule's growth and 90% decision accuracy on every market; share "
+        f"earned by market: {shares}); `{cert['command']}` (docs/results/learnability.md)"
+    )
+    config = Path(run_dir) / "config.yaml"
+    if config.is_file():
+        same = learner_settings(yaml.safe_load(config.read_text(encoding="utf-8")) or {}) == cert["learner"]
+        line += ". This run's learner settings are " + ("the certified ones." if same else "not the certified ones.")
+    return [line]

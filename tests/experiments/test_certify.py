@@ -77,3 +77,30 @@ def test_the_default_config_passes_the_certification(tmp_path):
     print(certify.table(markets))
     assert all(np.isfinite(rows["default"]["share"]) for rows in markets.values())
     assert all(rows["default"]["passed"] for rows in markets.values())
+
+
+def test_reports_quote_the_certification_and_say_whether_the_run_is_certified(tmp_path):
+    from experiments.config import config_tree, load_config, to_yaml
+    from experiments.reporting.learning import certification_lines, learner_settings
+
+    cfg = load_config("planted_edge")
+    cert = {
+        "config": "planted_edge",
+        "date": "2026-12-06",
+        "commit": "abc1234",
+        "command": "python -m experiments.benchmarks.certify",
+        "goal": 0.8,
+        "passed": False,
+        "learner": learner_settings(config_tree(cfg)),
+        "markets": {"technical_h5": {"share": 0.94, "on": 0.97, "off": 0.98, "passed": True}},
+    }
+    path = tmp_path / "certification.json"
+    path.write_text(json.dumps(cert))
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(to_yaml(cfg))
+    (line,) = certification_lines(run, path)
+    assert "**not passed**" in line and "technical_h5 0.94" in line and line.endswith("the certified ones.")
+    (run / "config.yaml").write_text(to_yaml(load_config("planted_edge", ["ppo.full_info=5"])))
+    assert certification_lines(run, path)[0].endswith("not the certified ones.")
+    assert certification_lines(run, tmp_path / "none.json") == []
