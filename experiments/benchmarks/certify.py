@@ -31,7 +31,7 @@ Usage::
 
     python -m experiments.benchmarks.certify --learners rule --ceiling-check            # is the test passable?
     python -m experiments.benchmarks.certify --out runs/bench/certify                   # the default config
-    python -m experiments.benchmarks.certify --learners rule full_info_comp menu_feedback default --ladder
+    python -m experiments.benchmarks.certify --learners rule full_info_comp menu_feedback ppo_box_g0 ppo_box default
     python -m experiments.benchmarks.certify --quick --out runs/bench/certify-quick     # minutes, smaller
 
 Writes ``OUT/summary.json``: ``{"config": ..., "markets": {market: {learner: {...}}}, "passed": bool}``.

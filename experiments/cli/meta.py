@@ -8,6 +8,7 @@ from typing import Any
 
 
 def _cmd(args: argparse.Namespace) -> int:
+    from experiments.cli.run import tensorboard_command
     from experiments.training.meta import load_meta, run_meta_train, summary_table
 
     mc, cfg = load_meta(args.config, args.set or [])
@@ -15,7 +16,7 @@ def _cmd(args: argparse.Namespace) -> int:
     print(
         f"meta-training 3 specialists ({mc.maml.algorithm}, order {mc.maml.order}, {mc.maml.iterations} iterations "
         f"x {mc.maml.meta_batch} {mc.tasks} tasks) and the selector; "
-        f"TensorBoard: .venv/bin/tensorboard --logdir {root / 'tb'}"
+        f"TensorBoard: {tensorboard_command(root / 'tb')}"
     )
     result = run_meta_train(mc, cfg, root)
     print("mean net return per decision on held-out tasks after K trades, basis points:")

@@ -63,6 +63,17 @@ def run_folder_config(run_dir: Path) -> Any:
     return load_config(path)
 
 
+def tensorboard_command(logdir: Path) -> str:
+    """The command that opens ``logdir`` in TensorBoard, with the path of this environment's ``tensorboard`` as the
+    user can type it from where they are (``.venv/bin/tensorboard`` in the checkout, an absolute path elsewhere)."""
+    exe = Path(sys.executable).with_name("tensorboard")
+    try:
+        shown = exe.relative_to(Path.cwd())
+    except ValueError:
+        shown = exe
+    return f"{shown} --logdir {logdir}"
+
+
 def print_summary(run_dir: Path, results: dict, seconds: float | None = None) -> None:  # type: ignore[type-arg]
     """The metrics table, the verdict and where the run's files are."""
     from experiments.reporting.report import metrics_table, verdict_text
@@ -73,7 +84,7 @@ def print_summary(run_dir: Path, results: dict, seconds: float | None = None) ->
     print()
     print(f"run folder : {run_dir}")
     print(f"report     : {run_dir / 'report.md'}")
-    print(f"TensorBoard: .venv/bin/tensorboard --logdir {run_dir / 'tb'}   (then open http://localhost:6006)")
+    print(f"TensorBoard: {tensorboard_command(run_dir / 'tb')}   (then open http://localhost:6006)")
     if seconds is not None:
         print(f"wall time  : {seconds:.0f} s")
 

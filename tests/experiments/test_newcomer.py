@@ -283,3 +283,17 @@ def test_the_package_declares_its_data_folders(tmp_path):
     assert "experiments/config/presets/quickstart.yaml" in names
     assert "experiments/live/service/static/index.html" in names
     assert not any(n.startswith("tests/") for n in names)
+
+
+def test_the_tensorboard_line_names_a_command_that_runs_from_where_the_user_is(tmp_path, monkeypatch):
+    """In the checkout it is ``.venv/bin/tensorboard``; from another folder (a user's data folder) the absolute path
+    of this environment's tensorboard, which exists."""
+    from experiments.cli.run import tensorboard_command
+
+    exe = Path(sys.executable).with_name("tensorboard")
+    monkeypatch.chdir(tmp_path)
+    line = tensorboard_command(Path("runs/x/tb"))
+    assert line == f"{exe} --logdir runs/x/tb"
+    assert Path(line.split()[0]).is_file()
+    monkeypatch.chdir(exe.parent.parent.parent)
+    assert tensorboard_command(Path("tb")).startswith(f"{exe.parent.parent.name}/bin/tensorboard ")
