@@ -43,6 +43,7 @@ import argparse
 import dataclasses
 import math
 import platform
+import shlex
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ProcessPoolExecutor
@@ -415,15 +416,40 @@ def table(markets: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def publish(summary: Mapping[str, Any], learner: str) -> Path:
-    """Write the compact certification run reports quote (:data:`experiments.reporting.learning.CERTIFICATION`)."""
+def git_commit() -> str:
+    """The checkout's short commit (``unknown`` outside a git checkout)."""
     import subprocess
 
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False)
+    except OSError:
+        return "unknown"
+    return out.stdout.strip() or "unknown"
+
+
+def command_line(settings: dict[str, Any]) -> str:
+    """The command that reproduces a run from its parsed arguments (flags as flags, no empty options)."""
+    parts = ["python -m experiments.benchmarks.certify"]
+    for key, value in settings.items():
+        if key in ("out", "publish", "quick") or value is None or value is False or value == []:
+            continue
+        flag = "--" + key.replace("_", "-")
+        if value is True:
+            parts.append(flag)
+        elif isinstance(value, list):
+            parts.append(f"{flag} {' '.join(shlex.quote(str(v)) for v in value)}")
+        else:
+            parts.append(f"{flag} {value}")
+    return " ".join(parts)
+
+
+def publish(summary: Mapping[str, Any], learner: str) -> Path:
+    """Write the compact certification run reports quote (:data:`experiments.reporting.learning.CERTIFICATION`)."""
     from experiments.config import config_tree, load_config
     from experiments.files import write_json_atomic
     from experiments.reporting.learning import CERTIFICATION, learner_settings
 
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    commit = summary.get("commit") or git_commit()
     tree = config_tree(load_config(summary["config"], overrides=LEARNERS.get(learner, [])))
     compact = {
         "config": summary["config"] if learner == "default" else f"{summary['config']} + {LEARNERS[learner]}",
@@ -475,7 +501,8 @@ def main() -> None:
     for spec in args.variant:
         name, _, sets = spec.partition("=")
         LEARNERS[name] = [x for x in sets.split(",") if x]
-        args.learners.append(name)
+        if name not in args.learners:
+            args.learners.append(name)
     if args.quick:
         args.markets, args.seeds, args.test_bars, args.steps = (
             ["technical_h5", "two_regime_tech_theme"],
@@ -502,6 +529,7 @@ def main() -> None:
         for m in args.markets
         for s in args.seeds
     ]
+    commit = git_commit()
     t0 = time.perf_counter()
     if args.jobs > 1:
         with ProcessPoolExecutor(args.jobs) as pool:
@@ -514,13 +542,9 @@ def main() -> None:
     passed = all(rows.get(learner, {}).get("passed", False) for rows in markets.values())
     summary = {
         "benchmark": "certify",
-        "command": "python -m experiments.benchmarks.certify "
-        + " ".join(
-            f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
-            for k, v in vars(args).items()
-            if v not in (None, False) and k != "out"
-        ),
+        "command": command_line(vars(args)),
         "settings": vars(args),
+        "commit": commit,
         "config": args.config,
         "certified_learner": learner,
         "passed": passed and (ceiling_ok or not args.ceiling_check),
