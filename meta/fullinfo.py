@@ -39,7 +39,7 @@ from envs.market import MarketData
 from envs.menu import BracketMenu
 from envs.trading_env import TradingEnv
 
-__all__ = ["FullInfoPath", "MenuRule", "chain_totals", "menu_rules", "rule_scores", "running_totals"]
+__all__ = ["FullInfoPath", "MenuRule", "chain_totals", "dense_totals", "menu_rules", "rule_scores", "running_totals"]
 
 N_FEATURES = 10
 """Columns of :attr:`FullInfoPath.features`: the six market features, then the four component scores."""
@@ -209,6 +209,18 @@ def running_totals(items: np.ndarray, path: FullInfoPath, start: int, t: int) ->
     and closed by ``t`` (see the module docstring)."""
     g, s, _, _ = chain_totals(items, path, start, t, known_by=t)
     return g, s
+
+
+def dense_totals(items: np.ndarray, path: FullInfoPath, start: int, t: int) -> tuple[np.ndarray, np.ndarray]:
+    """Evidence from every decision row in ``[start, t)`` whose item's trade closed by ``t`` (full information:
+    not just the rows of the rule's own sequence): summed ``growth / span`` (the item's growth per bar) and the
+    count of those rows, per rule. Overlapping trades share bars, so each row counts as one bar of evidence."""
+    rows = np.arange(start, t)
+    it = np.asarray(items)[start:t]
+    g = np.take_along_axis(path.growth[start:t], it, axis=1)
+    s = np.take_along_axis(path.spans[start:t], it, axis=1)
+    known = rows[:, None] + s <= t
+    return (np.where(known, g / s, 0.0)).sum(axis=0), known.sum(axis=0)
 
 
 def rule_scores(items: np.ndarray, path: FullInfoPath, start: int, stop: int) -> np.ndarray:

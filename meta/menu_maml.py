@@ -127,7 +127,7 @@ def adapt(params: Params, support: Window, lr: float, steps: int, order: int = 1
     """``steps`` gradient steps of size ``lr`` on the support loss (the inner loop; ``order`` 1 or 2)."""
     if order not in (1, 2):
         raise ValueError(f"order={order!r}; choose 1 (first-order MAML) or 2 (second-order)")
-    out = dict(params)
+    out = {k: v if v.requires_grad else v.detach().clone().requires_grad_(True) for k, v in params.items()}
     for _ in range(steps):
         names = list(out)
         grads = torch.autograd.grad(loss(out, support), [out[n] for n in names], create_graph=order == 2)
@@ -186,7 +186,7 @@ def meta_train(
         value.backward()  # type: ignore[union-attr]
         opt.step()
         if it % 50 == 0:
-            logger.debug("meta_train order %d iteration %d: query loss %.4f", order, it, float(value))
+            logger.debug("meta_train order %d iteration %d: query loss %.4f", order, it, float(value.detach()))
     return {k: v.detach() for k, v in p.items()}
 
 

@@ -61,14 +61,23 @@ from experiments.benchmarks import write_json
 TRADE_BARS = 20
 """One trade's worth of bars (the menu's longest hold)."""
 KS: tuple[int, ...] = (1, 3, 5, 10, 30)
-NUMPY_METHODS: tuple[str, ...] = (
-    "posterior",
-    "posterior_t4",
-    "posterior_t16",
-    "posterior_family",
-    "posterior_small",
-    "leader",
-)
+VARIANTS: dict[str, dict[str, Any]] = {
+    "posterior": {},
+    "posterior_t4": {"temper": 4.0},
+    "posterior_t16": {"temper": 16.0},
+    "posterior_t64": {"temper": 64.0},
+    "posterior_family": {"family": True},
+    "posterior_family_t4": {"family": True, "temper": 4.0},
+    "posterior_family_t16": {"family": True, "temper": 16.0},
+    "posterior_small": {"small": True},
+    "posterior_small_t16": {"small": True, "temper": 16.0},
+    "posterior_dense": {"dense": True},
+    "posterior_dense_t16": {"dense": True, "temper": 16.0},
+}
+"""The posterior's levers: ``temper`` (prior variance x), ``family`` (prior pooled over the component a rule
+follows), ``small`` (15 candidate rules), ``dense`` (evidence from every observed decision bar, not only the
+rule's own sequence of trades)."""
+NUMPY_METHODS: tuple[str, ...] = (*VARIANTS, "leader", "leader_dense", "leader_small")
 TORCH_METHODS: tuple[str, ...] = ("finetune", "scratch", "fomaml", "maml")
 METHODS: tuple[str, ...] = (*NUMPY_METHODS, *TORCH_METHODS)
 SMALL_RULES: tuple[str, ...] = (
@@ -86,12 +95,12 @@ def _bands() -> tuple[Any, Any]:
     from meta.tasks import Band
 
     held_out = (Band("drift", -0.002, -0.001), Band("hit_technical", 0.60, 0.65))
-    validation = (Band("drift", 0.001, 0.002), Band("hit_theme", 0.60, 0.65))
+    validation = (Band("drift", -0.001, -0.0005), Band("hit_ai", 0.60, 0.65))
     return held_out, validation
 
 
 HELD_OUT_TEXT = "drift in [-0.002, -0.001] a bar, or hit_technical in [0.60, 0.65]"
-VALIDATION_TEXT = "drift in [0.001, 0.002] a bar, or hit_theme in [0.60, 0.65] (inside the training distribution)"
+VALIDATION_TEXT = "drift in [-0.001, -0.0005] a bar, or hit_ai in [0.60, 0.65] (inside the training distribution)"
 
 
 @dataclass(frozen=True)
@@ -119,6 +128,19 @@ class Settings:
     oracle_bars: int = 4000
     iterations: int = 200
     n_boot: int = 2000
+
+    def __post_init__(self) -> None:
+        mins = {"train_tasks": 3, "val_tasks": 1, "tasks": 1, "train_bars": 300, "score_bars": 100,
+                "oracle_bars": 100, "iterations": 0, "n_boot": 10}  # fmt: skip
+        for name, low in mins.items():
+            value = getattr(self, name)
+            if int(value) != value or value < low:
+                raise ValueError(
+                    f"Settings.{name}={value!r} must be an integer >= {low}; "
+                    f"pass --{name.replace('_', '-')} {max(1, 2 * low)} or more"
+                )
+        if not self.seeds:
+            raise ValueError("Settings.seeds is empty; give at least one seed (e.g. --seeds 0)")
 
 
 QUICK = Settings(seeds=(0,), train_tasks=32, val_tasks=24, tasks=24, score_bars=1500, oracle_bars=3000, iterations=100)
@@ -179,13 +201,15 @@ def _train_paths(params: list[Any], settings: Settings, rng: np.random.Generator
 
 def _pairs(paths: list[Any], scale: Any, rng: np.random.Generator) -> list[Any]:
     """Per training path and K: a support window of ``20 K`` observed bars (causal outcomes) and the 200 bars
-    after it as the query (full outcomes); the last entry of each path's list is its whole window."""
+    after it as the query (full outcomes); a K that does not fit the path is skipped."""
     from meta.menu_maml import Window
 
     pairs = []
     for path in paths:
         for k in KS:
-            t0 = int(rng.integers(0, max(1, len(path) - TRADE_BARS * k - 260)))
+            if TRADE_BARS * k + 260 > len(path):  # a K whose support and query do not fit the path
+                continue
+            t0 = int(rng.integers(0, len(path) - TRADE_BARS * k - 260 + 1))
             t1 = t0 + TRADE_BARS * k
             support = Window.of(*path.observed(t0, t1), scale)
             q = slice(t1, t1 + 200)
@@ -205,43 +229,69 @@ def _subset(training: Training, keep: np.ndarray) -> Training:
 
 # ------------------------------------------------------------------------------------------------ methods
 def choosers(training: Training) -> dict[str, Any]:
-    """The numpy methods: ``name -> f(growth, bars, sq, trades) -> rule index``, and ``no_adapt``."""
+    """The numpy methods: ``name -> f(evidence) -> rule index`` (``evidence``: the causal totals of
+    :func:`evidence`), and ``no_adapt``."""
     from meta.posterior import RulePosterior, fit_prior, leader
 
     rules = training.rules
     family = ["follow/" + r.name.split("/")[-1] if r.family == "follow" else r.name for r in rules]
     small = np.array([r.name in SMALL_RULES for r in rules])
-    posts = {
-        "posterior": RulePosterior(fit_prior(training.scores, training.noise)),
-        "posterior_t4": RulePosterior(fit_prior(training.scores, training.noise, temper=4.0)),
-        "posterior_t16": RulePosterior(fit_prior(training.scores, training.noise, temper=16.0)),
-        "posterior_family": RulePosterior(fit_prior(training.scores, training.noise, groups=family)),
-        "posterior_small": RulePosterior(fit_prior(training.scores, training.noise)),
-    }
-    no_adapt = posts["posterior"].default
+    no_adapt = RulePosterior(fit_prior(training.scores, training.noise)).default
 
-    def pick(name: str) -> Any:
-        post = posts[name]
-        if name == "posterior_small":
-            return lambda g, s, q, n: int(np.argmax(np.where(small, post.posterior(g, s, q, n)[0], -np.inf)))
-        return post.choose
+    def variant(temper: float = 1.0, family_prior: bool = False, subset: bool = False, dense: bool = False) -> Any:
+        prior = fit_prior(training.scores, training.noise, temper=temper, groups=family if family_prior else None)
+        post = RulePosterior(prior)
 
-    out = {name: pick(name) for name in posts}
-    out["leader"] = lambda g, s, q, n: leader(g, s, no_adapt)
-    out["no_adapt"] = lambda g, s, q, n: no_adapt
+        def choose(ev: dict[str, np.ndarray]) -> int:
+            g, s = (ev["dense_g"], ev["dense_s"]) if dense else (ev["g"], ev["s"])
+            mean = post.posterior(g, s, ev["q"], ev["n"])[0]
+            return int(np.argmax(np.where(small, mean, -np.inf) if subset else mean))
+
+        return choose
+
+    out: dict[str, Any] = {}
+    for name, v in VARIANTS.items():
+        out[name] = variant(v.get("temper", 1.0), v.get("family", False), v.get("small", False), v.get("dense", False))
+    out["leader"] = lambda ev: leader(ev["g"], ev["s"], no_adapt)
+    out["leader_dense"] = lambda ev: leader(ev["dense_g"], ev["dense_s"], no_adapt)
+    out["leader_small"] = lambda ev: leader(ev["g"], np.where(small, ev["s"], 0), no_adapt)
+    out["no_adapt"] = lambda ev: no_adapt
     return out
 
 
-def train_menu_policies(training: Training, config: Any, seed: int) -> dict[str, Any]:
-    """The menu policy's starting points: pretrained, first- and second-order MAML (from the pretrained)."""
-    from meta.menu_maml import meta_train, pretrain
+def evidence(items: np.ndarray, path: Any, t: int) -> dict[str, np.ndarray]:
+    """What the K observed bars ``[0, t)`` tell about each rule, causally (trades closed by ``t``)."""
+    from meta.fullinfo import chain_totals, dense_totals
+
+    g, s, n, q = chain_totals(items, path, 0, t, known_by=t)
+    dg, ds = dense_totals(items, path, 0, t)
+    return {"g": g, "s": s, "n": n, "q": q, "dense_g": dg, "dense_s": ds}
+
+
+INNER_LRS: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0)
+"""Inner step sizes tried on the training tasks' (support, query) pairs; the best is used at test time."""
+
+
+def train_menu_policies(training: Training, config: Any, seed: int) -> tuple[dict[str, Any], Any, dict[str, float]]:
+    """The menu policy's starting points (pretrained; first- and second-order MAML from the pretrained), the config
+    with the inner step size of the lowest mean query loss after fine-tuning on the training pairs, and that grid."""
+    from meta.menu_maml import adapt, loss, meta_train, pretrain
 
     pre = pretrain(training.windows, config, seed)
-    return {
-        "finetune": pre,
-        "fomaml": meta_train(training.pairs, pre, config, order=1, seed=seed),
-        "maml": meta_train(training.pairs, pre, config, order=2, seed=seed),
-    }
+    grid = {}
+    for lr in INNER_LRS:
+        values = [float(loss(adapt(pre, sup, lr, config.inner_steps), q).detach()) for sup, q in training.pairs]
+        grid[str(lr)] = float(np.mean(values))
+    config = dataclasses.replace(config, inner_lr=float(min(grid, key=lambda k: grid[k])))
+    return (
+        {
+            "finetune": pre,
+            "fomaml": meta_train(training.pairs, pre, config, order=1, seed=seed),
+            "maml": meta_train(training.pairs, pre, config, order=2, seed=seed),
+        },
+        config,
+        grid,
+    )
 
 
 # ------------------------------------------------------------------------------------------------ one task
@@ -250,7 +300,7 @@ def evaluate_task(
     training: Training, config: Any,
 ) -> dict[str, Any]:  # fmt: skip
     """Scores (growth per bar on the scored window) of the oracle, no adaptation and every method at every K."""
-    from meta.fullinfo import chain_totals, rule_scores
+    from meta.fullinfo import rule_scores
 
     obs = TRADE_BARS * max(KS)
     path = _path(params, obs + settings.score_bars, seed)
@@ -258,13 +308,13 @@ def evaluate_task(
     scored = rule_scores(items, path, obs, obs + settings.score_bars)
     o_path = _path(params, settings.oracle_bars, seed + 1)
     best = int(np.argmax(rule_scores(o_path.items(training.rules), o_path, 0, settings.oracle_bars)))
-    no = chooser["no_adapt"](None, None, None, None)
+    no = chooser["no_adapt"](None)
     out: dict[str, Any] = {"oracle": float(scored[best]), "no_adapt": float(scored[no]),
                            "oracle_rule": training.rules[best].name, "methods": {}}  # fmt: skip
     for k in KS:
         t = TRADE_BARS * k
-        g, s, n, q = chain_totals(items, path, 0, t, known_by=t)
-        row = {m: float(scored[chooser[m](g, s, q, n)]) for m in NUMPY_METHODS}
+        ev = evidence(items, path, t)
+        row = {m: float(scored[chooser[m](ev)]) for m in NUMPY_METHODS}
         if menu is not None:
             row.update(_menu_scores(path, t, obs, settings, menu, training, config, seed))
         out["methods"][str(k)] = row
@@ -317,7 +367,9 @@ def run_seed(settings: Settings, seed: int, torch_methods: bool = True) -> dict[
     val = [evaluate_task(p, int(s), settings, val_chooser, None, val_train, config)
            for p, s in zip(val_params, val_seeds, strict=True)]  # fmt: skip
     t_val = time.perf_counter()
-    menu = train_menu_policies(training, config, seed) if torch_methods else None
+    menu, grid = None, {}
+    if torch_methods:
+        menu, config, grid = train_menu_policies(training, config, seed)
     t_train = time.perf_counter()
     chooser = choosers(training)
     test_params = _draw_in(held_out, (), settings.tasks, rng)
@@ -328,7 +380,9 @@ def run_seed(settings: Settings, seed: int, torch_methods: bool = True) -> dict[
         task["params"] = dataclasses.asdict(p)
     return {
         "seed": seed,
-        "no_adapt_rule": training.rules[chooser["no_adapt"](None, None, None, None)].name,
+        "inner_lr_query_loss": grid,
+        "inner_lr": config.inner_lr,
+        "no_adapt_rule": training.rules[chooser["no_adapt"](None)].name,
         "validation": val,
         "tasks": tasks,
         "seconds": {
@@ -388,12 +442,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--train-tasks", type=int, default=None, help="override the training tasks per seed")
     p.add_argument("--val-tasks", type=int, default=None, help="override the validation tasks per seed")
     p.add_argument("--iterations", type=int, default=None, help="override the MAML outer steps")
+    p.add_argument("--score-bars", type=int, default=None, help="override the scored bars of a held-out task")
+    p.add_argument("--oracle-bars", type=int, default=None, help="override the bars of the oracle's own path")
+    p.add_argument("--train-bars", type=int, default=None, help="override the bars of a training task")
     p.add_argument("--no-torch", action="store_true", help="skip the menu-policy methods (finetune, scratch, MAML)")
     p.add_argument("--out", default="runs/bench/adaptation", help="folder of summary.json, adaptation.json/.md")
     args = p.parse_args(argv)
     settings = QUICK if args.quick else Settings()
     over = {"seeds": tuple(args.seeds) if args.seeds else None, "tasks": args.tasks, "train_tasks": args.train_tasks,
-            "val_tasks": args.val_tasks, "iterations": args.iterations}  # fmt: skip
+            "val_tasks": args.val_tasks, "iterations": args.iterations, "score_bars": args.score_bars,
+            "oracle_bars": args.oracle_bars, "train_bars": args.train_bars}  # fmt: skip
     settings = dataclasses.replace(settings, **{k: v for k, v in over.items() if v is not None})
     t0 = time.perf_counter()
     runs = [run_seed(settings, s, not args.no_torch) for s in settings.seeds]
@@ -432,6 +490,8 @@ def _report(
         markdown(val, "Validation (choice of the default; bands " + VALIDATION_TEXT + "): gap closed, 90% CI", default),
         markdown(gaps, "Held-out (" + HELD_OUT_TEXT + "): share of the gap closed (point [90% CI])", default),
         f"default_method: {default} (best validation gap closed at K=5)",
+        "inner step size of finetune/fomaml/maml (lowest query loss on the training pairs): "
+        + ", ".join(f"seed {r['seed']}: {r['inner_lr']}" for r in runs),
         "Settings: " + ", ".join(f"{k}={v}" for k, v in dataclasses.asdict(settings).items()),
         f"wall {wall:.0f} s (one process, torch 1 thread); python {platform.python_version()}",
     ]
