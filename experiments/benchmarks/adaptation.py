@@ -425,6 +425,43 @@ def oracle_check(tasks: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def by_band(tasks: list[dict[str, Any]], methods: tuple[str, ...], n_boot: int, k: int = 5) -> dict[str, Any]:
+    """Per held-out band: the tasks, their mean gap (bp per bar) and every method's gap closed at ``k``."""
+    from meta.tasks import RegimeParams
+
+    held_out, _ = _bands()
+    out: dict[str, Any] = {}
+    for band in held_out:
+        mine = [
+            t
+            for t in tasks
+            if band.contains(RegimeParams(**{**t["params"], "hit_rates": tuple(t["params"]["hit_rates"])}))
+        ]
+        if not mine:
+            continue
+        rng = np.random.default_rng(0)
+        gap = float(np.mean([t["oracle"] - t["no_adapt"] for t in mine]) * 1e4)
+        rows = {m: gap_closed(mine, m, k, n_boot, rng) for m in methods}
+        out[f"{band.param} in [{band.lo}, {band.hi}]"] = {"tasks": len(mine), "gap_bp_per_bar": gap, "gap_closed": rows}
+    return out
+
+
+def band_markdown(bands: dict[str, Any], k: int = 5) -> str:
+    names = list(bands)
+    lines = [
+        f"Gap closed at K={k} by held-out band (point [90% CI]):",
+        "",
+        "| method | "
+        + " | ".join(f"{n} ({bands[n]['tasks']} tasks, gap {bands[n]['gap_bp_per_bar']:.2f} bp/bar)" for n in names)
+        + " |",
+    ]
+    lines.append("|" + "---|" * (len(names) + 1))
+    for m in bands[names[0]]["gap_closed"]:
+        cells = [f"{p:.0%} [{lo:.0%}, {hi:.0%}]" for p, lo, hi in (bands[n]["gap_closed"][m] for n in names)]
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def markdown(gaps: dict[str, Any], title: str, default: str | None = None) -> str:
     head = "| method | " + " | ".join(f"K={k} ({TRADE_BARS * k} bars)" for k in KS) + " |"
     lines = [title, "", head, "|" + "---|" * (len(KS) + 1)]
@@ -463,12 +500,13 @@ def main(argv: list[str] | None = None) -> int:
     default = max(NUMPY_METHODS, key=lambda m: val[m]["5"][0])
     gaps = table(tasks, methods, settings.n_boot)
     check, val_check = oracle_check(tasks), oracle_check(val_tasks)
-    text = _report(settings, gaps, val, default, check, val_check, runs, wall)
+    bands = by_band(tasks, methods, settings.n_boot)
+    text = _report(settings, gaps, val, default, check, val_check, runs, wall) + "\n" + band_markdown(bands)
     print(text)
     out = Path(args.out)
     write_json(out / "summary.json", {"default_method": default, "gap_closed": gaps})
     validation = {"gap_closed": val, "oracle_check": val_check}
-    record = {"settings": dataclasses.asdict(settings), "wall_seconds": wall, "oracle_check": check}
+    record = {"settings": dataclasses.asdict(settings), "wall_seconds": wall, "oracle_check": check, "by_band": bands}
     write_json(out / "adaptation.json", {**record, "validation": validation, "runs": runs})
     (out / "adaptation.md").write_text(text)
     print(f"wrote {out}/summary.json, adaptation.json, adaptation.md")
