@@ -29,6 +29,7 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from numba import njit
@@ -131,9 +132,10 @@ class FullInfoPath:
     menu: np.ndarray
 
     @classmethod
-    def of(cls, data: MarketData, menu: BracketMenu | None = None) -> FullInfoPath:
-        """Outcomes of ``menu`` at every bar of ``data`` after the features' look-back."""
-        env = TradingEnv(data)
+    def of(cls, data: MarketData, menu: BracketMenu | None = None, **env_kwargs: Any) -> FullInfoPath:
+        """Outcomes of ``menu`` at every bar of ``data`` after the features' look-back; ``env_kwargs`` (costs,
+        limits, action_map, min_trade, ...) configure the :class:`~envs.trading_env.TradingEnv` that simulates them."""
+        env = TradingEnv(data, **env_kwargs)
         params = (menu if menu is not None else BracketMenu()).params(env.action_map)
         growth, spans = bracket_outcomes(env, params)
         lo, hi = env.window
