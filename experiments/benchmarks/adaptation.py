@@ -24,6 +24,8 @@ own fills, costs and risk levels).
   observed bars only; meta-trained (first / second order) then adapted with the same inner loop as fine-tuning.
   Each adapts on the full-information outcomes of the observed bars (trades still open at the last observed bar
   close there) and then trades greedily.
+* ``rule_adapter``: the online object the backtest and the live brain run (:class:`meta.rule_adapter.RuleAdapter`,
+  the ``posterior_dense_t16`` settings) handed the task's bars up to the decision: a check, not a candidate.
 
 **Headline.** ``gap_closed = sum(method - no_adapt) / sum(oracle - no_adapt)`` over tasks and seeds (a ratio of
 means), with a 90% bootstrap interval resampling (seed, task) units. K counts trades of 20 bars: the method sees
@@ -79,7 +81,11 @@ follows), ``small`` (15 candidate rules), ``dense`` (evidence from every observe
 rule's own sequence of trades)."""
 NUMPY_METHODS: tuple[str, ...] = (*VARIANTS, "leader", "leader_dense", "leader_small")
 TORCH_METHODS: tuple[str, ...] = ("finetune", "scratch", "fomaml", "maml")
-METHODS: tuple[str, ...] = (*NUMPY_METHODS, *TORCH_METHODS)
+ONLINE = "rule_adapter"
+"""The shipped online object (:class:`meta.rule_adapter.RuleAdapter`, dense evidence, prior variance x 16) handed
+the task's bars up to the decision: the check that it scores as ``posterior_dense_t16`` (it waits one bar longer for
+trades that close at the decision bar). Not a candidate for the default."""
+METHODS: tuple[str, ...] = (*NUMPY_METHODS, *TORCH_METHODS, ONLINE)
 SMALL_RULES: tuple[str, ...] = (
     "flat",
     *(f"long/h{h}/b0" for h in (1, 5, 20)),
@@ -232,6 +238,7 @@ def choosers(training: Training) -> dict[str, Any]:
     """The numpy methods: ``name -> f(evidence) -> rule index`` (``evidence``: the causal totals of
     :func:`evidence`), and ``no_adapt``."""
     from meta.posterior import RulePosterior, fit_prior, leader
+    from meta.rule_adapter import RuleAdapter
 
     rules = training.rules
     family = ["follow/" + r.name.split("/")[-1] if r.family == "follow" else r.name for r in rules]
@@ -256,6 +263,7 @@ def choosers(training: Training) -> dict[str, Any]:
     out["leader_dense"] = lambda ev: leader(ev["dense_g"], ev["dense_s"], no_adapt)
     out["leader_small"] = lambda ev: leader(ev["g"], np.where(small, ev["s"], 0), no_adapt)
     out["no_adapt"] = lambda ev: no_adapt
+    out[ONLINE] = RuleAdapter(fit_prior(training.scores, training.noise, temper=16.0), [r.name for r in rules], True)
     return out
 
 
@@ -301,6 +309,7 @@ def evaluate_task(
 ) -> dict[str, Any]:  # fmt: skip
     """Scores (growth per bar on the scored window) of the oracle, no adaptation and every method at every K."""
     from meta.fullinfo import rule_scores
+    from meta.rule_adapter import market_slice
 
     obs = TRADE_BARS * max(KS)
     path = _path(params, obs + settings.score_bars, seed)
@@ -315,6 +324,8 @@ def evaluate_task(
         t = TRADE_BARS * k
         ev = evidence(items, path, t)
         row = {m: float(scored[chooser[m](ev)]) for m in NUMPY_METHODS}
+        choice = chooser[ONLINE].choose(market_slice(path.env.data, 0, path.start + t + 1))
+        row[ONLINE] = float(scored[choice.rule])
         if menu is not None:
             row.update(_menu_scores(path, t, obs, settings, menu, training, config, seed))
         out["methods"][str(k)] = row
@@ -493,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     runs = [run_seed(settings, s, not args.no_torch) for s in settings.seeds]
     wall = time.perf_counter() - t0
-    methods = METHODS if not args.no_torch else NUMPY_METHODS
+    methods = METHODS if not args.no_torch else (*NUMPY_METHODS, ONLINE)
     tasks = [t for r in runs for t in r["tasks"]]
     val_tasks = [t for r in runs for t in r["validation"]]
     val = table(val_tasks, NUMPY_METHODS, settings.n_boot)
