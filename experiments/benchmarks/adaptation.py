@@ -38,8 +38,8 @@ the prior fitted on the training tasks outside them; never on the held-out tasks
 
 Usage::
 
-    python -m experiments.benchmarks.adaptation --quick --out runs/bench/adaptation-quick   # about a minute
-    python -m experiments.benchmarks.adaptation --out runs/bench/adaptation                 # a few minutes
+    python -m experiments.benchmarks.adaptation --quick --out runs/bench/adaptation-quick   # about 40 s
+    python -m experiments.benchmarks.adaptation --out runs/bench/adaptation                 # under 3 minutes
 
 Writes ``OUT/summary.json`` (``{"default_method": NAME, "gap_closed": {METHOD: {K: [point, low, high]}}}``),
 ``OUT/adaptation.json`` (settings, every task's scores, validation, checks) and ``OUT/adaptation.md`` (the tables).
@@ -484,7 +484,7 @@ def markdown(gaps: dict[str, Any], title: str, default: str | None = None) -> st
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--quick", action="store_true", help="one seed, fewer and shorter tasks (about a minute)")
+    p.add_argument("--quick", action="store_true", help="one seed, fewer and shorter tasks (about 40 s)")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="override the seeds")
     p.add_argument("--tasks", type=int, default=None, help="override the held-out tasks per seed")
     p.add_argument("--train-tasks", type=int, default=None, help="override the training tasks per seed")
