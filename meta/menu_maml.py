@@ -181,9 +181,10 @@ def meta_train(
     for it in range(config.iterations):
         opt.zero_grad()
         batch = rng.integers(len(pairs), size=config.meta_batch)
-        total = sum(loss(adapt(p, pairs[i][0], config.inner_lr, config.inner_steps, order), pairs[i][1]) for i in batch)
-        value = total / config.meta_batch + 0.5 * config.l2 * sum((v**2).sum() for v in p.values())
-        value.backward()  # type: ignore[union-attr]
+        losses = [loss(adapt(p, pairs[i][0], config.inner_lr, config.inner_steps, order), pairs[i][1]) for i in batch]
+        total = sum(losses, torch.zeros(()))  # summed in order, as the pretraining loss is
+        value = total / config.meta_batch + 0.5 * config.l2 * sum(((v**2).sum() for v in p.values()), torch.zeros(()))
+        value.backward()
         opt.step()
         if it % 50 == 0:
             logger.debug("meta_train order %d iteration %d: query loss %.4f", order, it, float(value.detach()))
