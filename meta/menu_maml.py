@@ -22,6 +22,8 @@ K decisions each scored on all 11 items.
 * :func:`meta_train`: the outer loop (Algorithm 1 line 8): Adam on the mean query loss at the adapted parameters;
   support windows of K observed bars, query windows of the bars after them; initialised at the pretrained
   parameters.
+* :func:`meta_train_sgd`: first-order Meta-SGD (Li et al. 2017, https://arxiv.org/abs/1707.09835): the outer loop
+  also learns a step size per parameter entry.
 * :func:`greedy_items`: the policy's most likely item at each row (what is scored).
 """
 
@@ -38,7 +40,17 @@ from meta.fullinfo import N_FEATURES
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MenuMamlConfig", "Window", "adapt", "greedy_items", "init_params", "loss", "meta_train", "pretrain"]
+__all__ = [
+    "MenuMamlConfig",
+    "Window",
+    "adapt",
+    "greedy_items",
+    "init_params",
+    "loss",
+    "meta_train",
+    "meta_train_sgd",
+    "pretrain",
+]
 
 Params = dict[str, torch.Tensor]
 UTILITY_BP = 1e4
@@ -123,8 +135,10 @@ def loss(params: Params, window: Window, l2: float = 0.0) -> torch.Tensor:
     return value
 
 
-def adapt(params: Params, support: Window, lr: float, steps: int, order: int = 1) -> Params:
-    """``steps`` gradient steps of size ``lr`` on the support loss (the inner loop; ``order`` 1 or 2)."""
+def adapt(params: Params, support: Window, lr: float | Params, steps: int, order: int = 1) -> Params:
+    """``steps`` gradient steps on the support loss (the inner loop; ``order`` 1 or 2). ``lr`` is one step size, or
+    a step size per parameter entry (a dict shaped as ``params``: Meta-SGD, Li et al. 2017,
+    https://arxiv.org/abs/1707.09835)."""
     if order not in (1, 2):
         raise ValueError(f"order={order!r}; choose 1 (first-order MAML) or 2 (second-order)")
     out = {k: v if v.requires_grad else v.detach().clone().requires_grad_(True) for k, v in params.items()}
@@ -133,7 +147,7 @@ def adapt(params: Params, support: Window, lr: float, steps: int, order: int = 1
         grads = torch.autograd.grad(loss(out, support), [out[n] for n in names], create_graph=order == 2)
         if order == 1:
             grads = tuple(g.detach() for g in grads)
-        out = {n: out[n] - lr * g for n, g in zip(names, grads, strict=True)}
+        out = {n: out[n] - (lr[n] if isinstance(lr, dict) else lr) * g for n, g in zip(names, grads, strict=True)}
     return out
 
 
@@ -173,22 +187,41 @@ def meta_train(
         order: 1 (first-order MAML) or 2 (second-order).
         seed: Seed of the pair sampling.
     """
+    return _outer(pairs, init, None, config, order, seed)[0]
+
+
+def meta_train_sgd(
+    pairs: Sequence[tuple[Window, Window]], init: Params, config: MenuMamlConfig, seed: int = 0
+) -> tuple[Params, Params]:
+    """First-order Meta-SGD: the initialisation and a step size per parameter entry (started at
+    ``config.inner_lr``, learnt in the outer loop as its log); returns both (pass the second as ``adapt``'s ``lr``)."""
+    log_lr = {k: torch.full_like(v, float(np.log(config.inner_lr))) for k, v in init.items()}
+    params, log_lr = _outer(pairs, init, log_lr, config, 1, seed)
+    return params, {k: torch.exp(v) for k, v in log_lr.items()}
+
+
+def _outer(
+    pairs: Sequence[tuple[Window, Window]], init: Params, log_lr: Params | None, config: MenuMamlConfig, order: int,
+    seed: int,
+) -> tuple[Params, Params]:  # fmt: skip
     if not pairs:
         raise ValueError("meta_train needs at least one (support, query) pair")
     rng = np.random.default_rng(seed)
     p = {k: v.detach().clone().requires_grad_(True) for k, v in init.items()}
-    opt = torch.optim.Adam(p.values(), lr=config.outer_lr)
+    lrs = {k: v.detach().clone().requires_grad_(True) for k, v in (log_lr or {}).items()}
+    opt = torch.optim.Adam([*p.values(), *lrs.values()], lr=config.outer_lr)
     for it in range(config.iterations):
         opt.zero_grad()
         batch = rng.integers(len(pairs), size=config.meta_batch)
-        losses = [loss(adapt(p, pairs[i][0], config.inner_lr, config.inner_steps, order), pairs[i][1]) for i in batch]
+        step: float | Params = {k: torch.exp(v) for k, v in lrs.items()} if lrs else config.inner_lr
+        losses = [loss(adapt(p, pairs[i][0], step, config.inner_steps, order), pairs[i][1]) for i in batch]
         total = sum(losses, torch.zeros(()))  # summed in order, as the pretraining loss is
         value = total / config.meta_batch + 0.5 * config.l2 * sum(((v**2).sum() for v in p.values()), torch.zeros(()))
         value.backward()
         opt.step()
         if it % 50 == 0:
             logger.debug("meta_train order %d iteration %d: query loss %.4f", order, it, float(value.detach()))
-    return {k: v.detach() for k, v in p.items()}
+    return {k: v.detach() for k, v in p.items()}, {k: v.detach() for k, v in lrs.items()}
 
 
 def greedy_items(params: Params, x: torch.Tensor) -> np.ndarray:

@@ -22,6 +22,7 @@ own fills, costs and risk levels).
 * ``finetune`` / ``scratch`` / ``fomaml`` / ``maml``: the linear categorical policy over the menu of
   :mod:`meta.menu_maml`, pretrained on the training tasks then fine-tuned on the observed bars; learnt from the
   observed bars only; meta-trained (first / second order) then adapted with the same inner loop as fine-tuning.
+  ``metasgd``: first-order Meta-SGD (a step size per parameter entry, meta-learnt) from the pretrained start.
   Each adapts on the full-information outcomes of the observed bars (trades still open at the last observed bar
   close there) and then trades greedily.
 * ``rule_adapter``: the online object the backtest and the live brain run (:class:`meta.rule_adapter.RuleAdapter`,
@@ -85,7 +86,7 @@ ONLINE = "rule_adapter"
 """The shipped online object (:class:`meta.rule_adapter.RuleAdapter`, dense evidence, prior variance x 16) handed
 the task's bars up to the decision: the check that it scores as ``posterior_dense_t16`` (it waits one bar longer for
 trades that close at the decision bar). Not a candidate for the default."""
-METHODS: tuple[str, ...] = (*NUMPY_METHODS, *TORCH_METHODS, ONLINE)
+METHODS: tuple[str, ...] = (*NUMPY_METHODS, *TORCH_METHODS, ONLINE, "metasgd")
 SMALL_RULES: tuple[str, ...] = (
     "flat",
     *(f"long/h{h}/b0" for h in (1, 5, 20)),
@@ -281,9 +282,10 @@ INNER_LRS: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0)
 
 
 def train_menu_policies(training: Training, config: Any, seed: int) -> tuple[dict[str, Any], Any, dict[str, float]]:
-    """The menu policy's starting points (pretrained; first- and second-order MAML from the pretrained), the config
-    with the inner step size of the lowest mean query loss after fine-tuning on the training pairs, and that grid."""
-    from meta.menu_maml import adapt, loss, meta_train, pretrain
+    """The menu policy's starting points (pretrained; first- and second-order MAML and first-order Meta-SGD from the
+    pretrained), the config with the inner step size of the lowest mean query loss after fine-tuning on the training
+    pairs, and that grid."""
+    from meta.menu_maml import adapt, loss, meta_train, meta_train_sgd, pretrain
 
     pre = pretrain(training.windows, config, seed)
     grid = {}
@@ -296,6 +298,7 @@ def train_menu_policies(training: Training, config: Any, seed: int) -> tuple[dic
             "finetune": pre,
             "fomaml": meta_train(training.pairs, pre, config, order=1, seed=seed),
             "maml": meta_train(training.pairs, pre, config, order=2, seed=seed),
+            "metasgd": meta_train_sgd(training.pairs, pre, config, seed=seed),
         },
         config,
         grid,
@@ -345,6 +348,7 @@ def _menu_scores(
         "scratch": scratch(support, config, seed),
         "fomaml": adapt(menu["fomaml"], support, config.inner_lr, config.inner_steps, 1),
         "maml": adapt(menu["maml"], support, config.inner_lr, config.inner_steps, 1),
+        "metasgd": adapt(menu["metasgd"][0], support, menu["metasgd"][1], config.inner_steps, 1),
     }
     out = {}
     for name, params in fitted.items():

@@ -170,3 +170,22 @@ def test_inner_step_on_the_full_information_loss_lowers_it() -> None:
     assert torch.isfinite(grad_w).all() and grad_w.abs().sum() > 0
     with pytest.raises(ValueError, match="order"):
         adapt(params, window, lr=0.05, steps=1, order=3)
+
+
+def test_meta_sgd_step_sizes_act_per_entry() -> None:
+    from meta.menu_maml import MenuMamlConfig, meta_train_sgd
+
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(60, 10, generator=gen)
+    u = torch.zeros(60, 11)
+    u[:, 2] = 3.0 * torch.sign(x[:, 6])
+    window = Window(x, u)
+    params = init_params(seed=1)
+    same = {k: torch.full_like(v, 0.05) for k, v in params.items()}
+    a, b = adapt(params, window, 0.05, 2), adapt(params, window, same, 2)
+    assert all(torch.allclose(a[k], b[k]) for k in a)
+    frozen = {k: torch.zeros_like(v) for k, v in params.items()}
+    assert all(torch.equal(adapt(params, window, frozen, 2)[k], params[k]) for k in params)
+    _, lrs = meta_train_sgd([(window, window)], params, MenuMamlConfig(iterations=5, meta_batch=1))
+    assert set(lrs) == set(params) and all((v > 0).all() and v.shape == params[k].shape for k, v in lrs.items())
+    assert not torch.allclose(lrs["w"], torch.full_like(lrs["w"], 0.02))  # the step sizes were learnt
