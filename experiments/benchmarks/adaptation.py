@@ -30,8 +30,9 @@ own fills, costs and risk levels).
 
 **Headline.** ``gap_closed = sum(method - no_adapt) / sum(oracle - no_adapt)`` over tasks and seeds (a ratio of
 means), with a 90% bootstrap interval resampling (seed, task) units. K counts trades of 20 bars: the method sees
-``20 * K`` bars (both printed). Before that, the check that the oracle scores at least no adaptation on the scored
-window, task by task.
+``20 * K`` bars (both printed): the decisions at the first ``20 * K`` bars of the task, each trade once it has
+closed, by the close of bar ``20 * K`` at the latest; every K is scored on the same window after bar ``20 * 30``.
+Before that, the check that the oracle scores at least no adaptation on the scored window, task by task.
 
 **Default method.** Chosen among the numpy methods (what the live brain can run: the posterior levers and the
 leader) on *validation* tasks: pseudo-held-out bands inside the training distribution (:data:`VALIDATION`), with
