@@ -10,8 +10,9 @@ spread of each rule's score over the training distribution). After trades of sum
     mean      = (m_r / v_r + G / sigma2_r) / precision
 
 ``sigma2_r`` is estimated from the rule's own trades (``sum g^2 / s`` over its trades), shrunk toward the training
-tasks' value with ``noise_trades`` pseudo-trades. The choice is the rule of the highest posterior mean
-(:meth:`RulePosterior.choose`). The ``leader`` variant has no prior: the rule of the best running score.
+tasks' value with ``noise_trades`` pseudo-trades. The choice is the rule of the highest posterior mean, or with
+``lcb`` of the highest lower bound ``mean - lcb * sd`` (:meth:`RulePosterior.choose`). The ``leader`` variant has no
+prior: the rule of the best running score.
 
 Levers (:func:`fit_prior`): ``temper`` multiplies the prior variances (a weaker prior for tasks outside the training
 distribution), ``groups`` pools the prior over rules that differ only in what a held-out band could change (e.g.
@@ -133,12 +134,16 @@ class RulePosterior:
     Args:
         prior: From :func:`fit_prior`.
         noise_trades: Pseudo-trades of the prior noise variance in the noise estimate (>= 0).
+        lcb: The choice maximises ``mean - lcb * sd`` of the posterior (0: the posterior mean; 1: a one-sd lower
+            bound, which prefers a rule whose growth is known, such as flat, until the evidence says otherwise).
     """
 
-    def __init__(self, prior: RulePrior, noise_trades: float = 5.0) -> None:
+    def __init__(self, prior: RulePrior, noise_trades: float = 5.0, lcb: float = 0.0) -> None:
         if not noise_trades >= 0:
             raise ValueError(f"noise_trades={noise_trades!r} must be >= 0 (pseudo-trades of the prior noise)")
-        self.prior, self.noise_trades = prior, float(noise_trades)
+        if not lcb >= 0:
+            raise ValueError(f"lcb={lcb!r} must be >= 0 (standard deviations below the posterior mean; 0: the mean)")
+        self.prior, self.noise_trades, self.lcb = prior, float(noise_trades), float(lcb)
 
     @property
     def default(self) -> int:
@@ -156,6 +161,11 @@ class RulePosterior:
         """Posterior means and variances of every rule's growth per bar."""
         return gaussian_posterior(self.prior.mean, self.prior.var, growth, bars, self.noise(sq, trades))
 
+    def score(self, growth: np.ndarray, bars: np.ndarray, sq: np.ndarray, trades: np.ndarray) -> np.ndarray:
+        """What the choice maximises: ``mean - lcb * sd`` of each rule's posterior."""
+        mean, var = self.posterior(growth, bars, sq, trades)
+        return mean - self.lcb * np.sqrt(var) if self.lcb else mean
+
     def choose(self, growth: np.ndarray, bars: np.ndarray, sq: np.ndarray, trades: np.ndarray) -> int:
-        """The rule of the highest posterior mean."""
-        return int(np.argmax(self.posterior(growth, bars, sq, trades)[0]))
+        """The rule of the highest :meth:`score` (the posterior mean when ``lcb`` is 0)."""
+        return int(np.argmax(self.score(growth, bars, sq, trades)))

@@ -7,12 +7,12 @@ bracket menu on them (:class:`meta.fullinfo.FullInfoPath`: the env's fills, cost
 rule of :func:`meta.fullinfo.menu_rules` the trades that closed by bar ``t - 1`` (a trade still open at ``t`` is
 cut at ``t``'s close by the simulation, so trades exiting at ``t`` are left for the next bar: nothing after ``t``,
 and nothing cut short, enters), updates the Gaussian posterior of :mod:`meta.posterior` and trades the menu item of
-the rule with the highest posterior mean at bar ``t``.
+the rule with the highest lower bound ``mean - lcb * sd`` (``lcb`` 1 by default) at bar ``t``.
 
 What a bundle carries for this (``bundle.json`` ``meta.rule_adapter``, :meth:`RuleAdapter.to_json`): the rule
 names, the prior (mean, variance and noise variance of each rule's log growth per bar over the training tasks, the
 variance already tempered), whether the evidence is dense (every observed decision bar, :func:`meta.fullinfo.
-dense_totals`) or the rules' own trade sequences, and the pseudo-trades of the noise prior. The bundle's costs,
+dense_totals`) or the rules' own trade sequences, the pseudo-trades of the noise prior and ``lcb``. The bundle's costs,
 limits and action map (already in ``bundle.json``) configure the simulation.
 
 Example:
@@ -67,10 +67,16 @@ class RuleAdapter:
         rules: Rule names (default: all of :func:`meta.fullinfo.menu_rules`).
         dense: Evidence from every observed decision bar (True) or the rules' own trade sequences.
         noise_trades: Pseudo-trades of the prior noise variance (:class:`meta.posterior.RulePosterior`).
+        lcb: The choice maximises the posterior's ``mean - lcb * sd`` (:class:`meta.posterior.RulePosterior`).
     """
 
     def __init__(
-        self, prior: RulePrior, rules: Sequence[str] | None = None, dense: bool = True, noise_trades: float = 5.0
+        self,
+        prior: RulePrior,
+        rules: Sequence[str] | None = None,
+        dense: bool = True,
+        noise_trades: float = 5.0,
+        lcb: float = 1.0,
     ) -> None:
         table = {r.name: r for r in menu_rules()}
         names = list(table) if rules is None else list(rules)
@@ -81,14 +87,14 @@ class RuleAdapter:
             raise ValueError(f"RuleAdapter: the prior has {len(prior.mean)} rules; rules has {len(names)}")
         self.rules = tuple(table[n] for n in names)
         self.prior, self.dense = prior, bool(dense)
-        self.posterior = RulePosterior(prior, noise_trades)
+        self.posterior = RulePosterior(prior, noise_trades, lcb)
 
     @classmethod
     def fit(
-        cls, datas: Sequence[MarketData], temper: float = 16.0, dense: bool = True, **env_kwargs: Any
+        cls, datas: Sequence[MarketData], temper: float = 16.0, dense: bool = True, lcb: float = 1.0, **env_kwargs: Any
     ) -> RuleAdapter:
         """The prior from training markets: each rule's log growth per bar over each whole market (and its noise),
-        the spread tempered by ``temper`` (16: the benchmark's default, ``posterior_dense_t16``)."""
+        the spread tempered by ``temper`` (the defaults are the benchmark's default, ``posterior_dense_t16_lcb``)."""
         rules = menu_rules()
         scores, noise = [], []
         for data in datas:
@@ -96,7 +102,8 @@ class RuleAdapter:
             g, s, n, q = chain_totals(path.items(rules), path, 0, len(path))
             scores.append(g / np.maximum(s, 1))
             noise.append(q / np.maximum(n, 1))
-        return cls(fit_prior(np.array(scores), np.array(noise), temper=temper), [r.name for r in rules], dense)
+        prior = fit_prior(np.array(scores), np.array(noise), temper=temper)
+        return cls(prior, [r.name for r in rules], dense, lcb=lcb)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -105,17 +112,19 @@ class RuleAdapter:
             "prior": self.prior.to_json(),
             "dense": self.dense,
             "noise_trades": self.posterior.noise_trades,
+            "lcb": self.posterior.lcb,
         }
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> RuleAdapter:
         if d.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"rule_adapter format_version {d.get('format_version')!r}; this tradebrain reads 1")
-        return cls(RulePrior.from_json(d["prior"]), d["rules"], bool(d["dense"]), float(d["noise_trades"]))
+        prior = RulePrior.from_json(d["prior"])
+        return cls(prior, d["rules"], bool(d["dense"]), float(d["noise_trades"]), float(d.get("lcb", 0.0)))
 
-    def posterior_means(self, data: MarketData, **env_kwargs: Any) -> tuple[np.ndarray, FullInfoPath]:
-        """Each rule's posterior mean growth per bar at the last bar of ``data``, from the trades closed by the bar
-        before it, and the simulated path."""
+    def scores(self, data: MarketData, **env_kwargs: Any) -> tuple[np.ndarray, FullInfoPath]:
+        """What the choice maximises for each rule at the last bar of ``data`` (the posterior's ``mean - lcb * sd``
+        of its growth per bar, from the trades closed by the bar before it), and the simulated path."""
         if len(data) < LOOKBACK + 3:
             raise ValueError(f"RuleAdapter needs at least {LOOKBACK + 3} bars up to the decision; got {len(data)}")
         path = FullInfoPath.of(data, **env_kwargs)
@@ -124,11 +133,11 @@ class RuleAdapter:
         g, s, n, q = chain_totals(items, path, 0, rows - 1, known_by=rows - 1)
         if self.dense:
             g, s = dense_totals(items, path, 0, rows - 1)
-        return self.posterior.posterior(g, s, q, n)[0], path
+        return self.posterior.score(g, s, q, n), path
 
     def choose(self, data: MarketData, **env_kwargs: Any) -> Choice:
         """The decision at the last bar of ``data`` (the bars kept up to it); ``env_kwargs`` as the env's."""
-        means, path = self.posterior_means(data, **env_kwargs)
+        means, path = self.scores(data, **env_kwargs)
         k = int(np.argmax(means))
         env = path.env
         last = np.concatenate([env.features.market[-1], env.features.components[-1]])[None]

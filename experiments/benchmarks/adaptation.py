@@ -18,7 +18,9 @@ own fills, costs and risk levels).
   the prior from the training tasks, updated with the rules' trades closed within the K observed bars; the chosen
   rule trades the scored window. ``posterior_t4`` / ``posterior_t16``: prior variance x 4 / x 16 (tempered);
   ``posterior_family``: the prior pooled over rules that differ only in their component (band-agnostic);
-  ``posterior_small``: 15 candidate rules instead of 51. ``leader``: no prior, the rule of the best running score.
+  ``posterior_small``: 15 candidate rules instead of 51; ``dense``: evidence from every observed decision bar;
+  ``*_lcb``: choose by the posterior's one-sd lower bound (``mean - sd``), not its mean. ``leader``: no prior, the
+  rule of the best running score.
 * ``finetune`` / ``scratch`` / ``fomaml`` / ``maml``: the linear categorical policy over the menu of
   :mod:`meta.menu_maml`, pretrained on the training tasks then fine-tuned on the observed bars; learnt from the
   observed bars only; meta-trained (first / second order) then adapted with the same inner loop as fine-tuning.
@@ -26,7 +28,7 @@ own fills, costs and risk levels).
   Each adapts on the full-information outcomes of the observed bars (trades still open at the last observed bar
   close there) and then trades greedily.
 * ``rule_adapter``: the online object the backtest and the live brain run (:class:`meta.rule_adapter.RuleAdapter`,
-  the ``posterior_dense_t16`` settings) handed the task's bars up to the decision: a check, not a candidate.
+  the ``posterior_dense_t16_lcb`` settings) handed the task's bars up to the decision: a check, not a candidate.
 
 **Headline.** ``gap_closed = sum(method - no_adapt) / sum(oracle - no_adapt)`` over tasks and seeds (a ratio of
 means), with a 90% bootstrap interval resampling (seed, task) units. K counts trades of 20 bars: the method sees
@@ -54,6 +56,7 @@ import dataclasses
 import platform
 import sys
 import time
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,16 +80,19 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "posterior_small_t16": {"small": True, "temper": 16.0},
     "posterior_dense": {"dense": True},
     "posterior_dense_t16": {"dense": True, "temper": 16.0},
+    "posterior_t16_lcb": {"temper": 16.0, "lcb": 1.0},
+    "posterior_dense_t16_lcb": {"dense": True, "temper": 16.0, "lcb": 1.0},
+    "posterior_small_t16_lcb": {"small": True, "temper": 16.0, "lcb": 1.0},
 }
 """The posterior's levers: ``temper`` (prior variance x), ``family`` (prior pooled over the component a rule
 follows), ``small`` (15 candidate rules), ``dense`` (evidence from every observed decision bar, not only the
-rule's own sequence of trades)."""
+rule's own sequence of trades), ``lcb`` (choose by the posterior's ``mean - lcb * sd``, not its mean)."""
 NUMPY_METHODS: tuple[str, ...] = (*VARIANTS, "leader", "leader_dense", "leader_small")
 TORCH_METHODS: tuple[str, ...] = ("finetune", "scratch", "fomaml", "maml")
 ONLINE = "rule_adapter"
-"""The shipped online object (:class:`meta.rule_adapter.RuleAdapter`, dense evidence, prior variance x 16) handed
-the task's bars up to the decision: the check that it scores as ``posterior_dense_t16`` (it waits one bar longer for
-trades that close at the decision bar). Not a candidate for the default."""
+"""The shipped online object (:class:`meta.rule_adapter.RuleAdapter`: dense evidence, prior variance x 16, a one-sd
+lower bound) handed the task's bars up to the decision: the check that it scores as ``posterior_dense_t16_lcb`` (it
+waits one bar longer for trades that close at the decision bar). Not a candidate for the default."""
 METHODS: tuple[str, ...] = (*NUMPY_METHODS, *TORCH_METHODS, ONLINE, "metasgd")
 SMALL_RULES: tuple[str, ...] = (
     "flat",
@@ -247,25 +253,34 @@ def choosers(training: Training) -> dict[str, Any]:
     small = np.array([r.name in SMALL_RULES for r in rules])
     no_adapt = RulePosterior(fit_prior(training.scores, training.noise)).default
 
-    def variant(temper: float = 1.0, family_prior: bool = False, subset: bool = False, dense: bool = False) -> Any:
+    def variant(
+        temper: float = 1.0, family_prior: bool = False, subset: bool = False, dense: bool = False, lcb: float = 0.0
+    ) -> Any:
         prior = fit_prior(training.scores, training.noise, temper=temper, groups=family if family_prior else None)
-        post = RulePosterior(prior)
+        post = RulePosterior(prior, lcb=lcb)
 
         def choose(ev: dict[str, np.ndarray]) -> int:
             g, s = (ev["dense_g"], ev["dense_s"]) if dense else (ev["g"], ev["s"])
-            mean = post.posterior(g, s, ev["q"], ev["n"])[0]
-            return int(np.argmax(np.where(small, mean, -np.inf) if subset else mean))
+            score = post.score(g, s, ev["q"], ev["n"])
+            return int(np.argmax(np.where(small, score, -np.inf) if subset else score))
 
         return choose
 
     out: dict[str, Any] = {}
     for name, v in VARIANTS.items():
-        out[name] = variant(v.get("temper", 1.0), v.get("family", False), v.get("small", False), v.get("dense", False))
+        out[name] = variant(
+            v.get("temper", 1.0),
+            v.get("family", False),
+            v.get("small", False),
+            v.get("dense", False),
+            v.get("lcb", 0.0),
+        )
     out["leader"] = lambda ev: leader(ev["g"], ev["s"], no_adapt)
     out["leader_dense"] = lambda ev: leader(ev["dense_g"], ev["dense_s"], no_adapt)
     out["leader_small"] = lambda ev: leader(ev["g"], np.where(small, ev["s"], 0), no_adapt)
     out["no_adapt"] = lambda ev: no_adapt
-    out[ONLINE] = RuleAdapter(fit_prior(training.scores, training.noise, temper=16.0), [r.name for r in rules], True)
+    prior = fit_prior(training.scores, training.noise, temper=16.0)
+    out[ONLINE] = RuleAdapter(prior, [r.name for r in rules], dense=True, lcb=1.0)
     return out
 
 
@@ -424,8 +439,13 @@ def gap_closed(tasks: list[dict[str, Any]], method: str, k: int, n_boot: int, rn
 
 
 def table(tasks: list[dict[str, Any]], methods: tuple[str, ...], n_boot: int, seed: int = 0) -> dict[str, Any]:
-    rng = np.random.default_rng(seed)
-    return {m: {str(k): gap_closed(tasks, m, k, n_boot, rng) for k in KS} for m in methods}
+    """Gap closed per method and K; each method's bootstrap has its own seed (its intervals do not depend on which
+    other methods are in the table)."""
+    out = {}
+    for m in methods:
+        rng = np.random.default_rng([seed, zlib.crc32(m.encode())])
+        out[m] = {str(k): gap_closed(tasks, m, k, n_boot, rng) for k in KS}
+    return out
 
 
 def oracle_check(tasks: list[dict[str, Any]]) -> dict[str, Any]:
@@ -455,9 +475,8 @@ def by_band(tasks: list[dict[str, Any]], methods: tuple[str, ...], n_boot: int, 
         ]
         if not mine:
             continue
-        rng = np.random.default_rng(0)
         gap = float(np.mean([t["oracle"] - t["no_adapt"] for t in mine]) * 1e4)
-        rows = {m: gap_closed(mine, m, k, n_boot, rng) for m in methods}
+        rows = {m: gap_closed(mine, m, k, n_boot, np.random.default_rng([0, zlib.crc32(m.encode())])) for m in methods}
         out[f"{band.param} in [{band.lo}, {band.hi}]"] = {"tasks": len(mine), "gap_bp_per_bar": gap, "gap_closed": rows}
     return out
 

@@ -14,7 +14,7 @@ from envs.features import LOOKBACK
 from envs.market import MarketData
 from meta.fullinfo import FullInfoPath, chain_totals, dense_totals, menu_rules, rule_scores, running_totals
 from meta.menu_maml import Window, adapt, init_params, loss
-from meta.posterior import RulePosterior, fit_prior, gaussian_posterior, leader
+from meta.posterior import RulePosterior, RulePrior, fit_prior, gaussian_posterior, leader
 from meta.tasks import RegimeParams
 
 RULES = menu_rules()
@@ -114,6 +114,20 @@ def test_posterior_choice_moves_from_the_prior_to_the_evidence() -> None:
     assert leader(g, s, default=0) == 2 and leader(zero, zero, default=1) == 1
     with pytest.raises(ValueError, match="temper"):
         fit_prior(scores, scores, temper=0.0)
+
+
+def test_lower_bound_choice_prefers_the_known_rule_until_the_evidence_is_strong() -> None:
+    """Flat (rule 0) has a known growth of 0; rule 1 a prior mean of +1 bp a bar with a wide spread: the mean picks
+    rule 1, the one-sd lower bound flat; 2,000 bars at +2 bp a bar convince both."""
+    prior = RulePrior(np.array([0.0, 1e-4]), np.array([0.0, 4e-8]), np.array([0.0, 4e-6]))
+    by_mean, by_bound = RulePosterior(prior), RulePosterior(prior, lcb=1.0)
+    zero = np.zeros(2)
+    assert by_mean.choose(zero, zero, zero, zero) == 1 and by_bound.choose(zero, zero, zero, zero) == 0
+    g, s, n = np.array([0.0, 0.4]), np.array([2000, 2000]), np.array([2000, 100])
+    q = np.array([0.0, 100 * 4e-6 * 20])  # per-bar noise 4e-6 over 100 trades of 20 bars
+    assert by_mean.choose(g, s, q, n) == 1 and by_bound.choose(g, s, q, n) == 1
+    with pytest.raises(ValueError, match="lcb"):
+        RulePosterior(prior, lcb=-1.0)
 
 
 def test_family_prior_pools_the_group() -> None:
