@@ -41,8 +41,8 @@ test-slow: setup
 run: setup
 	$(BIN)/tradebrain quickstart
 
-# Benchmarks print their settings and results and write JSON under runs/bench/ (about 80 minutes in all;
-# the Tier 4 adaptation benchmark is 47 of them).
+# Benchmarks print their settings and results and write JSON under runs/bench/ (about 36 minutes in all;
+# the Tier 4 adaptation benchmark is 3 of them).
 bench: setup
 	$(BIN)/python -m experiments.benchmarks.env_throughput --out runs/bench/env_throughput.json
 	$(BIN)/python -m experiments.benchmarks.ppo_overhead --out runs/bench/ppo_overhead_sb3.json

@@ -6,6 +6,9 @@
 * :mod:`meta.tasks`, :mod:`meta.segments`: synthetic regime tasks and real-data regime segments.
 * :mod:`meta.policy`: the actor-critic with the SB3 PPO actor's shape; :mod:`meta.specialists`, :mod:`meta.selector`.
 * :mod:`meta.online`: the schedule the backtest and the live brain share (numpy only); :mod:`meta.brain`: Tier 4.
+* Issue 25: :mod:`meta.fullinfo` (menu rules scored on full-information outcomes), :mod:`meta.posterior` (the
+  Gaussian posterior over rules, numpy), :mod:`meta.rule_adapter` (it online: backtest and live brain, no torch),
+  :mod:`meta.menu_maml` (the menu policy, MAML on a full-information loss).
 """
 
 from envs.lazy import lazy_exports
@@ -21,5 +24,11 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "Tier4Policy": "meta.brain",
         "train_tier4": "meta.brain",
         "SpecialistSchedule": "meta.online",
+        "menu_rules": "meta.fullinfo",
+        "FullInfoPath": "meta.fullinfo",
+        "RulePosterior": "meta.posterior",
+        "fit_prior": "meta.posterior",
+        "RuleAdapter": "meta.rule_adapter",
+        "RuleAdapterPolicy": "meta.rule_adapter",
     },
 )

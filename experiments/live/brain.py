@@ -39,8 +39,10 @@ from agents.tier2 import RegimeDetector, regime_confidence
 from agents.tier3.obs_norm import ObsNormalizer
 from envs.features import LOOKBACK, compute_features
 from envs.layout import COMPONENTS, OBS_LAYOUT, REGIMES, ActionMap
+from envs.menu import BracketMenu
 from envs.reward import RewardConfig
 from envs.risk import RiskLimits
+from envs.trading_env import Costs
 from experiments.live.bundle import read_bundle
 from experiments.live.memory import BrainMemory
 from experiments.live.onnx import OnnxPolicy, Tier4Onnx
@@ -59,6 +61,7 @@ from experiments.live.state import (
     regime_name,
     split_components,
 )
+from meta.rule_adapter import RuleAdapter
 
 logger = logging.getLogger(__name__)
 
@@ -198,6 +201,14 @@ class LiveBrain(BrainMemory):
         if policy is None and (spec.get("policy") or {}).get("kind") == "tier4":
             self.tier4 = Tier4Onnx(spec.get("meta") or {}, Path(spec.get("_folder", ".")))
             policy = self._no_policy
+        self.rule_adapter: RuleAdapter | None = None
+        """Tier 4 adapting online (bundle policy kind ``"tier4_rules"``): :class:`meta.rule_adapter.RuleAdapter`."""
+        if policy is None and (spec.get("policy") or {}).get("kind") == "tier4_rules":
+            self.rule_adapter = RuleAdapter.from_json((spec.get("meta") or {}).get("rule_adapter") or {})
+            self._adapter_env = {"costs": Costs(**env["costs"]), "limits": self.limits, "action_map": self.action_map,
+                                 "min_trade": self.min_trade}  # fmt: skip
+            self._menu_table = BracketMenu().actions(self.action_map)
+            policy = self._no_policy
         self.policy = policy or self._bundle_policy(spec)
         self._scores_rule = RulePolicy(self.action_map)
         self.stale_after = stale_after
@@ -252,7 +263,8 @@ class LiveBrain(BrainMemory):
             return _rule_policy(self.action_map)
         if pol.get("kind") != "onnx":
             raise ValueError(
-                f"bundle policy kind {pol.get('kind')!r} is unknown; this tradebrain reads 'onnx', 'tier4'"
+                f"bundle policy kind {pol.get('kind')!r} is unknown; "
+                "this tradebrain reads 'onnx', 'tier4', 'tier4_rules'"
             )
         folder = Path(spec.get("_folder", "."))
         return OnnxPolicy(folder / pol["file"], pol.get("input", "obs"), pol.get("output", "action"))
@@ -515,6 +527,10 @@ class LiveBrain(BrainMemory):
             assert hist is not None
             raw, specialist = self.tier4.act(ticker, obs, self.account.equity)
             mode = "tier4"
+        elif self.rule_adapter is not None:
+            assert hist is not None
+            choice = self.rule_adapter.choose(hist._data(), **self._adapter_env)
+            raw, specialist, mode = self._menu_table[choice.item], choice.name, "tier4"
         else:
             raw = self.policy(self.norm(obs) if self.norm else obs)
             mode = "rule" if isinstance(self.policy, RulePolicy) else "policy"
@@ -533,6 +549,8 @@ class LiveBrain(BrainMemory):
         if self.tier4 is not None and not scores_only:
             self.tier4.last_buy[ticker] = buy
             reasons.append(f"tier4: {specialist}")
+        elif self.rule_adapter is not None and not scores_only:
+            reasons.append(f"tier4 rule: {specialist}")
         time = hist.last_time if hist is not None and hist.last_time is not None else _utc_now().floor("s")
         self.counts["decisions"] += 1
         self.counts["buys"] += int(buy)

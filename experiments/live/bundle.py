@@ -22,12 +22,14 @@ on one format. ``bundle.json`` (format :data:`BUNDLE_FORMAT`) holds:
                    ``clip((obs - mean) / sqrt(var + epsilon), -clip_obs, clip_obs)``)
 ``policy``         ``null`` (rules decide: Tiers 1 and 2 only), ``{"kind": "onnx", "file", "input", "output",
                    "opset"}``: the deterministic action (the Gaussian mean through the actor, clipped to [-1, 1]),
-                   or ``{"kind": "tier4"}``: the ``meta`` section decides
+                   or ``{"kind": "tier4"}`` / ``{"kind": "tier4_rules"}``: the ``meta`` section decides
 ``meta``           Tier 4 (a `tradebrain meta-train` run): ``{"specialists": [{"name", "size_fraction",
                    "drawdown_penalty", "clip_penalty", "file", "input", "output", "max_abs_diff"}] (each ONNX:
                    obs (batch, 27) -> its env action (batch, 4), size bound included), "selector": {"file",
                    "input", "output"} (ONNX: features (batch, 16) -> logits (batch, 3)), "explore",
-                   "repick_every", "tiers_seen"}`` (:class:`meta.online.SpecialistSchedule`); empty otherwise
+                   "repick_every", "tiers_seen"}`` (:class:`meta.online.SpecialistSchedule`); for ``tier4_rules``
+                   ``{"rule_adapter": {"format_version", "rules", "prior": {"mean", "var", "noise_var"}, "dense",
+                   "noise_trades"}}`` (:class:`meta.rule_adapter.RuleAdapter`); empty otherwise
 ``warmup``         ``null`` or ``{"ticker", "file"}``: bars before the live start, so the run's own ticker can
                    decide from its first live bar
 ``files``          ``{name: sha256}`` of every other file of the bundle; a reader refuses a mismatch

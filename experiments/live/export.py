@@ -446,3 +446,36 @@ def export_tier4(
         shutil.rmtree(out)
     tmp.rename(out)
     return spec_json
+
+
+def export_rule_adapter(
+    cfg: RunConfig, adapter: Any, out: str | Path, *, start: str | None = None, source: str = "rule_adapter"
+) -> dict[str, Any]:
+    """Write the bundle of Tier 4 adapting online: :class:`meta.rule_adapter.RuleAdapter` in ``meta.rule_adapter``.
+
+    No network is exported: the adapter is numpy (the rule names, the prior, the evidence kind), and the bundle's
+    costs, limits and action map (from ``cfg.stack``) configure its full-information simulation. The Tier 2
+    detector and the warm-up bars are written as for every bundle, from ``cfg.stack.data`` before ``start`` (default:
+    the test window's start). :class:`experiments.live.brain.LiveBrain` decides with it (policy kind
+    ``"tier4_rules"``) as :class:`meta.rule_adapter.RuleAdapterPolicy` does in a backtest.
+    """
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    data = load(cfg.stack.data)
+    first = data.bar_at(start or cfg.stack.test[0])
+    spec_json = build_spec(cfg, Path(source), None, "tier4_rules")
+    spec_json["tier2"] = _tier2(cfg, data, first)
+    spec_json["obs_norm"] = None
+    spec_json["policy"] = {"kind": "tier4_rules"}
+    spec_json["meta"] = {"rule_adapter": adapter.to_json(), "source": source}
+    warm = _warmup(data, first, spec_json["features"]["history_bars"])
+    write_json_atomic(tmp / "warmup.json", warm)
+    spec_json["warmup"] = {"ticker": warm["ticker"], "file": "warmup.json", "start": str(data.index[first].date())}
+    spec_json["files"] = {"warmup.json": sha256_file(tmp / "warmup.json")}
+    write_json_atomic(tmp / BUNDLE_JSON, spec_json)
+    if out.exists():
+        shutil.rmtree(out)
+    tmp.rename(out)
+    return spec_json
