@@ -436,6 +436,8 @@ def command_line(settings: dict[str, Any]) -> str:
         flag = "--" + key.replace("_", "-")
         if value is True:
             parts.append(flag)
+        elif key == "variant":  # repeatable: one flag per variant
+            parts.extend(f"{flag} {shlex.quote(str(v))}" for v in value)
         elif isinstance(value, list):
             parts.append(f"{flag} {' '.join(shlex.quote(str(v)) for v in value)}")
         else:

@@ -11,9 +11,11 @@ Three parts (``--part env ppo train``, all by default):
   full stack, batched and (for the smaller settings) through SB3's ``DummyVecEnv``, and on a null env with the
   same spaces in a ``DummyVecEnv`` (zero observations and rewards, 252-step episodes): what is left is PPO's own
   cost. Runs alternate null and stack, and the ratio is stack / null.
-* ``train``: ``train()`` end to end (callbacks, validation, checkpoints) at the old quick-start settings (4 copies
-  in a ``DummyVecEnv``, n_steps 256, batch 128) and at the current quick-start preset, the same number of steps,
-  side by side.
+* ``train``: ``train()`` end to end (callbacks, validation, checkpoints) on the quick start's data, the same number
+  of steps side by side: the old quick-start settings (4 copies in a ``DummyVecEnv``, n_steps 256, batch 128), the
+  current quick-start preset (the same through the batched core), 64 batched copies with n_steps 64 and batch 1024
+  (``box_64``), and the same with the planted-edge preset's learner: the bracket menu with full-information learning
+  (``menu_full_info_64``).
 
 One torch thread; the machine and the settings are printed with the numbers.
 
@@ -163,6 +165,15 @@ def ppo_part(args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
+LEARNER_PRESET = [
+    "stack.action=menu",
+    "ppo.full_info=10",
+    "ppo.gamma=0",
+    "stack.reward.kind=log_return",
+]
+"""The planted-edge preset's learner (the bracket menu with full-information learning) on the quick start's data."""
+
+
 def train_part(args: argparse.Namespace) -> dict[str, Any]:
     from experiments.config import load_config
     from experiments.training.train import train
@@ -174,9 +185,16 @@ def train_part(args: argparse.Namespace) -> dict[str, Any]:
         "ppo.batch_size=128",
         "ppo.n_epochs=5",
     ]
+    wide = ["train.n_envs=64", "ppo.n_steps=64", "ppo.batch_size=1024"]
+    arms = (
+        ("old_quickstart", old),
+        ("quickstart", []),
+        ("box_64", wide),
+        ("menu_full_info_64", [*wide, *LEARNER_PRESET]),
+    )
     out: dict[str, Any] = {"steps": args.train_steps}
     with tempfile.TemporaryDirectory() as tmp:
-        for name, overrides in (("old_quickstart", old), ("quickstart", [])):
+        for name, overrides in arms:
             cfg = load_config(
                 "quickstart",
                 overrides=[*overrides, f"train.total_timesteps={args.train_steps}", f"runs_dir={tmp}/{name}"],
@@ -191,6 +209,11 @@ def train_part(args: argparse.Namespace) -> dict[str, Any]:
             }
             print(f"{name}: {out[name]['seconds']:.1f} s for {args.train_steps} steps", flush=True)
     out["speedup"] = out["old_quickstart"]["seconds"] / out["quickstart"]["seconds"]
+    out["speedup_by_arm"] = {name: out["old_quickstart"]["seconds"] / out[name]["seconds"] for name, _ in arms}
+    print(
+        "speed-up over the old quick-start settings: "
+        + ", ".join(f"{k} {v:.2f}x" for k, v in out["speedup_by_arm"].items())
+    )
     return out
 
 

@@ -112,8 +112,8 @@ def test_the_published_command_reproduces_the_run():
     settings = {
         "config": "planted_edge",
         "markets": ["technical_h5"],
-        "learners": ["rule", "default", "norm"],
-        "variant": ["norm=train.normalize_obs=true"],
+        "learners": ["rule", "default", "norm", "fast"],
+        "variant": ["norm=train.normalize_obs=true", "fast=ppo.learning_rate=0.001,ppo.full_info=30"],
         "seeds": [0],
         "steps": None,
         "quick": False,
@@ -124,5 +124,6 @@ def test_the_published_command_reproduces_the_run():
     line = certify.command_line(settings)
     assert line == (
         "python -m experiments.benchmarks.certify --config planted_edge --markets technical_h5 "
-        "--learners rule default norm --variant norm=train.normalize_obs=true --seeds 0 --ceiling-check"
+        "--learners rule default norm fast --variant norm=train.normalize_obs=true "
+        "--variant fast=ppo.learning_rate=0.001,ppo.full_info=30 --seeds 0 --ceiling-check"
     )
