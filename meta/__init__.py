@@ -8,7 +8,8 @@
 * :mod:`meta.online`: the schedule the backtest and the live brain share (numpy only); :mod:`meta.brain`: Tier 4.
 * Issue 25: :mod:`meta.fullinfo` (menu rules scored on full-information outcomes), :mod:`meta.posterior` (the
   Gaussian posterior over rules, numpy), :mod:`meta.rule_adapter` (it online: backtest and live brain, no torch),
-  :mod:`meta.menu_maml` (the menu policy, MAML on a full-information loss).
+  :mod:`meta.menu_maml` (the menu policy, MAML on a full-information loss), :mod:`meta.rule_prior` (the adapter's
+  prior from synthetic training tasks: the adaptation benchmark and ``tradebrain meta-train`` call it).
 """
 
 from envs.lazy import lazy_exports
@@ -30,5 +31,6 @@ __getattr__, __dir__, __all__ = lazy_exports(
         "fit_prior": "meta.posterior",
         "RuleAdapter": "meta.rule_adapter",
         "RuleAdapterPolicy": "meta.rule_adapter",
+        "fit_synthetic": "meta.rule_prior",
     },
 )

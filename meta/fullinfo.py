@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,7 +41,16 @@ from envs.market import MarketData
 from envs.menu import BracketMenu
 from envs.trading_env import TradingEnv
 
-__all__ = ["FullInfoPath", "MenuRule", "chain_totals", "dense_totals", "menu_rules", "rule_scores", "running_totals"]
+__all__ = [
+    "FullInfoPath",
+    "MenuRule",
+    "chain_totals",
+    "dense_totals",
+    "menu_rules",
+    "rule_scores",
+    "running_totals",
+    "task_scores",
+]
 
 N_FEATURES = 10
 """Columns of :attr:`FullInfoPath.features`: the six market features, then the four component scores."""
@@ -230,3 +240,17 @@ def rule_scores(items: np.ndarray, path: FullInfoPath, start: int, stop: int) ->
     counted to its exit)."""
     g, s, _, _ = chain_totals(items, path, start, stop)
     return g / np.maximum(s, 1)
+
+
+def task_scores(
+    paths: Sequence[FullInfoPath], rules: Sequence[MenuRule], rows: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(tasks, rules)`` log growth per bar of each rule on each path (decisions at rows ``[0, rows)``, default
+    every row) and ``(tasks, rules)`` per-bar noise variance (``sum g^2 / s`` over its trades, per trade): what
+    :func:`meta.posterior.fit_prior` takes."""
+    scores, noise = [], []
+    for path in paths:
+        g, s, n, q = chain_totals(path.items(tuple(rules)), path, 0, len(path) if rows is None else rows)
+        scores.append(g / np.maximum(s, 1))
+        noise.append(q / np.maximum(n, 1))
+    return np.array(scores), np.array(noise)

@@ -31,7 +31,7 @@ import numpy as np
 from envs.features import LOOKBACK
 from envs.market import MarketData
 from envs.menu import BracketMenu
-from meta.fullinfo import FullInfoPath, chain_totals, dense_totals, menu_rules
+from meta.fullinfo import FullInfoPath, chain_totals, dense_totals, menu_rules, task_scores
 from meta.posterior import RulePosterior, RulePrior, fit_prior
 
 __all__ = ["RuleAdapter", "RuleAdapterPolicy", "market_slice"]
@@ -96,13 +96,8 @@ class RuleAdapter:
         """The prior from training markets: each rule's log growth per bar over each whole market (and its noise),
         the spread tempered by ``temper`` (the defaults are the benchmark's default, ``posterior_dense_t16_lcb``)."""
         rules = menu_rules()
-        scores, noise = [], []
-        for data in datas:
-            path = FullInfoPath.of(data, **env_kwargs)
-            g, s, n, q = chain_totals(path.items(rules), path, 0, len(path))
-            scores.append(g / np.maximum(s, 1))
-            noise.append(q / np.maximum(n, 1))
-        prior = fit_prior(np.array(scores), np.array(noise), temper=temper)
+        scores, noise = task_scores([FullInfoPath.of(data, **env_kwargs) for data in datas], rules)
+        prior = fit_prior(scores, noise, temper=temper)
         return cls(prior, [r.name for r in rules], dense, lcb=lcb)
 
     def to_json(self) -> dict[str, Any]:

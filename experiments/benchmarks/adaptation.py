@@ -29,6 +29,8 @@ own fills, costs and risk levels).
   close there) and then trades greedily.
 * ``rule_adapter``: the online object the backtest and the live brain run (:class:`meta.rule_adapter.RuleAdapter`,
   the ``posterior_dense_t16_lcb`` settings) handed the task's bars up to the decision: a check, not a candidate.
+  The training tasks, their scores and this adapter's prior come from :mod:`meta.rule_prior`, the functions
+  ``tradebrain meta-train`` calls to write ``rule_adapter.json``.
 
 **Headline.** ``gap_closed = sum(method - no_adapt) / sum(oracle - no_adapt)`` over tasks and seeds (a ratio of
 means), with a 90% bootstrap interval resampling (seed, task) units. K counts trades of 20 bars: the method sees
@@ -106,9 +108,10 @@ SMALL_RULES: tuple[str, ...] = (
 
 
 def _bands() -> tuple[Any, Any]:
+    from meta.rule_prior import held_out_bands
     from meta.tasks import Band
 
-    held_out = (Band("drift", -0.002, -0.001), Band("hit_technical", 0.60, 0.65))
+    held_out = held_out_bands()
     validation = (Band("drift", -0.001, -0.0005), Band("hit_ai", 0.60, 0.65))
     return held_out, validation
 
@@ -162,10 +165,9 @@ QUICK = Settings(seeds=(0,), train_tasks=32, val_tasks=24, tasks=24, score_bars=
 
 # ------------------------------------------------------------------------------------------------ tasks
 def _path(params: Any, n_rows: int, seed: int) -> Any:
-    from envs.features import LOOKBACK
-    from meta.fullinfo import FullInfoPath
+    from meta.rule_prior import task_path
 
-    return FullInfoPath.of(params.market().generate(LOOKBACK + n_rows + TRADE_BARS + 1, seed=seed).data)
+    return task_path(params, n_rows, seed)
 
 
 def _draw_in(bands: tuple[Any, ...], avoid: tuple[Any, ...], n: int, rng: np.random.Generator) -> list[Any]:
@@ -195,22 +197,18 @@ class Training:
 
 
 def _train_paths(params: list[Any], settings: Settings, rng: np.random.Generator) -> Training:
-    from meta.fullinfo import chain_totals, menu_rules
+    from meta.fullinfo import menu_rules, task_scores
+    from meta.menu_maml import Window
 
     rules = menu_rules()
     paths = [_path(p, settings.train_bars, int(rng.integers(2**31))) for p in params]
-    scores, noise = [], []
-    for path in paths:
-        g, s, n, q = chain_totals(path.items(rules), path, 0, settings.train_bars)
-        scores.append(g / np.maximum(s, 1))
-        noise.append(q / np.maximum(n, 1))
-    from meta.menu_maml import Window
+    scores, noise = task_scores(paths, rules, settings.train_bars)
 
     feats = np.concatenate([p.features[: settings.train_bars] for p in paths])
     scale = (feats.mean(axis=0), feats.std(axis=0) + 1e-8)
     n = settings.train_bars
     windows = [Window.of(p.features[:n], p.growth[:n], p.spans[:n], scale) for p in paths]
-    return Training(rules, params, np.array(scores), np.array(noise), windows, _pairs(paths, scale, rng), scale)
+    return Training(rules, params, scores, noise, windows, _pairs(paths, scale, rng), scale)
 
 
 def _pairs(paths: list[Any], scale: Any, rng: np.random.Generator) -> list[Any]:
@@ -246,7 +244,7 @@ def choosers(training: Training) -> dict[str, Any]:
     """The numpy methods: ``name -> f(evidence) -> rule index`` (``evidence``: the causal totals of
     :func:`evidence`), and ``no_adapt``."""
     from meta.posterior import RulePosterior, fit_prior, leader
-    from meta.rule_adapter import RuleAdapter
+    from meta.rule_prior import default_adapter
 
     rules = training.rules
     family = ["follow/" + r.name.split("/")[-1] if r.family == "follow" else r.name for r in rules]
@@ -279,8 +277,7 @@ def choosers(training: Training) -> dict[str, Any]:
     out["leader_dense"] = lambda ev: leader(ev["dense_g"], ev["dense_s"], no_adapt)
     out["leader_small"] = lambda ev: leader(ev["g"], np.where(small, ev["s"], 0), no_adapt)
     out["no_adapt"] = lambda ev: no_adapt
-    prior = fit_prior(training.scores, training.noise, temper=16.0)
-    out[ONLINE] = RuleAdapter(prior, [r.name for r in rules], dense=True, lcb=1.0)
+    out[ONLINE] = default_adapter(training.scores, training.noise, rules)
     return out
 
 
@@ -379,14 +376,14 @@ def run_seed(settings: Settings, seed: int, torch_methods: bool = True) -> dict[
     import torch
 
     from meta.menu_maml import MenuMamlConfig
-    from meta.tasks import TaskDistribution
+    from meta.rule_prior import training_params
 
     torch.set_num_threads(1)
     torch.manual_seed(seed)
     t0 = time.perf_counter()
     held_out, validation = _bands()
     rng = np.random.default_rng(seed)
-    params = TaskDistribution(held_out=held_out).sample_params(settings.train_tasks, rng, "train")
+    params = training_params(settings.train_tasks, rng)
     training = _train_paths(params, settings, rng)
     config = MenuMamlConfig(iterations=settings.iterations)
     # validation: prior from the training tasks outside the validation bands, tasks inside them

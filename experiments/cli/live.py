@@ -20,16 +20,24 @@ def register(sub: Any) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    """``tradebrain export --run RUN_DIR [--model best|final] [--out DIR]``."""
-    from experiments.live.export import export_bundle, export_tier4, is_tier4_run
+    """``tradebrain export --run RUN_DIR [--model best|final] [--tier4 specialists|rules] [--out DIR]``."""
+    from experiments.live.export import export_bundle, export_rules_run, export_tier4, is_tier4_run
 
     run_dir = Path(args.run)
     if not (run_dir / "config.yaml").exists():
         raise FileNotFoundError(
             f"{run_dir} is not a run folder (no config.yaml); give the folder `tradebrain train` printed"
         )
-    out = Path(args.out) if args.out else run_dir / "bundle"
-    if is_tier4_run(run_dir):
+    out = Path(args.out) if args.out else run_dir / ("bundle-rules" if args.tier4 == "rules" else "bundle")
+    if args.tier4 == "rules":
+        spec = export_rules_run(run_dir, out, start=args.start)
+        adapter = spec["meta"]["rule_adapter"]
+        print(f"bundle     : {out}")
+        print(
+            f"policy     : Tier 4 adapting online -> tier4_rules ({len(adapter['rules'])} menu rules, prior from "
+            f"{spec['meta']['source']}, dense {adapter['dense']}, lcb {adapter['lcb']:g}; no network)"
+        )
+    elif is_tier4_run(run_dir):
         spec = export_tier4(run_dir, out, start=args.start)
         names = ", ".join(s["name"] for s in spec["meta"]["specialists"])
         print(f"bundle     : {out}")
@@ -60,6 +68,13 @@ def _register_export(sub: Any) -> None:
         choices=("best", "final"),
         default="best",
         help="best: the checkpoint picked on the validation window (default); final: the last one trained",
+    )
+    p.add_argument(
+        "--tier4",
+        choices=("specialists", "rules"),
+        default="specialists",
+        help="for a meta-train run: specialists (the ONNX specialists and selector, default) or rules (the rule "
+        "adapter of RUN/rule_adapter.json, bundle kind tier4_rules, default out RUN/bundle-rules)",
     )
     p.add_argument("--out", help="bundle folder (default RUN/bundle)")
     p.add_argument("--start", help="live start date (default: the run's test window start)")

@@ -17,7 +17,9 @@ Tier 2
 
 A `tradebrain meta-train` run (a ``tier4/`` folder) exports Tier 4 instead (:func:`export_tier4`):
 ``specialist_<name>.onnx`` per specialist (its mean action through its size bound) and ``selector.onnx``, each
-checked against torch, with the schedule the backtest ran in the bundle's ``meta`` section.
+checked against torch, with the schedule the backtest ran in the bundle's ``meta`` section. With ``--tier4 rules``
+it exports the run's ``rule_adapter.json`` instead (:func:`export_rules_run`: policy kind ``tier4_rules``, no
+network).
 
 The live start defaults to the run's test window start: replaying the test window through the bundle then gives
 the backtest's decisions (``tests/live/test_replay_parity.py``).
@@ -479,3 +481,27 @@ def export_rule_adapter(
         shutil.rmtree(out)
     tmp.rename(out)
     return spec_json
+
+
+def export_rules_run(run_dir: str | Path, out: str | Path, *, start: str | None = None) -> dict[str, Any]:
+    """Write the ``tier4_rules`` bundle of a `tradebrain meta-train` run from its ``rule_adapter.json``
+    (:func:`export_rule_adapter` with the run's config); a run without the file is a :class:`BundleError` naming
+    the fix."""
+    from experiments.training.meta import RULE_ADAPTER_FILE, load_meta
+    from meta.rule_adapter import RuleAdapter
+
+    run_dir = Path(run_dir)
+    path = run_dir / RULE_ADAPTER_FILE
+    if not path.is_file():
+        raise BundleError(
+            f"{run_dir} has no {RULE_ADAPTER_FILE}; fit it with `tradebrain meta-train --rules-only --run {run_dir}` "
+            "(seconds; a full meta-train writes it too unless meta.rule_adapter=false), then export again"
+        )
+    try:
+        adapter = RuleAdapter.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise BundleError(
+            f"{path}: {exc}; write it again with `tradebrain meta-train --rules-only --run {run_dir}`"
+        ) from exc
+    _, cfg = load_meta(run_dir / "config.yaml")
+    return export_rule_adapter(cfg, adapter, out, start=start, source=str(path))

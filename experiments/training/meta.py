@@ -20,6 +20,9 @@ oracle. Run folder (``<runs_dir>/<name>/`` or ``--run``)::
                      comparison), selector/choice/<specialist> (share of tasks it picked), and per held-out task
                      task<i>/<specialist>_bp (its adaptation curves)
     tier4/           tier4.pt + tier4.json (meta.brain.Tier4.load)
+    rule_adapter.json  with ``meta.rule_adapter`` (default): Tier 4 adapting online, the prior fitted on the
+                     adaptation benchmark's training distribution (:func:`fit_rule_adapter`), which
+                     ``tradebrain export --tier4 rules`` bundles
     meta_eval.json   the evaluation: per K, each learner's mean score and the selector's and bandit's choices
     backtest/        with ``meta.backtest`` (default): Tier 4 online (:class:`meta.brain.Tier4Policy`) and every
                      baseline on the stack's test window, as `tradebrain backtest` writes them; metrics.json
@@ -39,9 +42,12 @@ import numpy as np
 import yaml
 
 from experiments.config import ConfigError, RunConfig, load_with_section, to_yaml
+from experiments.files import write_json_atomic
 from meta.config import MetaConfig
 
 TASK_KINDS = ("synthetic", "segments")
+RULE_ADAPTER_FILE = "rule_adapter.json"
+"""Tier 4's rule adapter in a meta-train run folder (``tradebrain export --tier4 rules`` bundles it)."""
 
 
 def _maml_default() -> MetaConfig:
@@ -64,6 +70,10 @@ class MetaTrainConfig:
         eval_seed: Seed of the held-out tasks.
         backtest: Backtest the online Tier 4 policy (:class:`meta.brain.Tier4Policy`) and the baselines on the
             stack's test window (real data) after training.
+        rule_adapter: Fit Tier 4's rule adapter (:func:`meta.rule_prior.fit_synthetic`: the adaptation benchmark's
+            training distribution and default method) and write ``rule_adapter.json``.
+        rule_tasks: Training tasks of the rule adapter's prior (the benchmark's: 64).
+        rule_bars: Bars of each of those tasks (the benchmark's: 1500).
     """
 
     tasks: str = "synthetic"
@@ -75,10 +85,17 @@ class MetaTrainConfig:
     eval_tasks: int = 12
     eval_seed: int = 10_000
     backtest: bool = True
+    rule_adapter: bool = True
+    rule_tasks: int = 64
+    rule_bars: int = 1500
 
     def __post_init__(self) -> None:
         if self.tasks not in TASK_KINDS:
             raise ConfigError(f"meta.tasks={self.tasks!r}; choose one of {', '.join(TASK_KINDS)}")
+        for name, low, example in (("rule_tasks", 2, 64), ("rule_bars", 300, 1500)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or int(value) != value or value < low:
+                raise ConfigError(f"meta.{name}={value!r} must be an integer >= {low}; e.g. meta.{name}={example}")
         for name in ("selector_tasks", "min_segment_bars"):
             if getattr(self, name) < 2:
                 raise ConfigError(f"meta.{name}={getattr(self, name)!r} must be >= 2")
@@ -197,6 +214,36 @@ def backtest_tier4(cfg: RunConfig, brain: Any, root: Path) -> dict[str, Any]:
     return results
 
 
+def write_config(mc: MetaTrainConfig, cfg: RunConfig, root: Path) -> None:
+    """Write ``root/config.yaml``: the run config and the meta section as run."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "config.yaml").write_text(to_yaml(cfg) + yaml.safe_dump({"meta": dataclasses.asdict(mc)}, sort_keys=False))
+
+
+def rule_env_kwargs(cfg: RunConfig) -> dict[str, Any]:
+    """The simulation settings of the rule adapter: the stack's costs, limits, action map and ``min_trade`` (what
+    a bundle exported from the run gives :class:`experiments.live.brain.LiveBrain`)."""
+    from envs.layout import ActionMap
+
+    s = cfg.stack
+    return {"costs": s.costs, "limits": s.limits, "action_map": ActionMap(s.limits.max_position, s.max_hold),
+            "min_trade": s.min_trade}  # fmt: skip
+
+
+def fit_rule_adapter(mc: MetaTrainConfig, cfg: RunConfig, root: Path) -> dict[str, Any]:
+    """Fit the rule adapter's prior (:func:`meta.rule_prior.fit_synthetic` with ``meta.rule_tasks`` tasks of
+    ``meta.rule_bars`` bars, the run's seed and :func:`rule_env_kwargs`) and write ``root/rule_adapter.json``
+    (:meth:`meta.rule_adapter.RuleAdapter.to_json`); returns what happened (file, method, tasks, bars, seconds)."""
+    from meta.rule_prior import DEFAULT_METHOD, fit_synthetic
+
+    t0 = time.perf_counter()
+    adapter = fit_synthetic(mc.rule_tasks, mc.rule_bars, cfg.seed, **rule_env_kwargs(cfg))
+    root.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(root / RULE_ADAPTER_FILE, adapter.to_json())
+    return {"file": str(root / RULE_ADAPTER_FILE), "method": DEFAULT_METHOD, "tasks": mc.rule_tasks,
+            "bars": mc.rule_bars, "seed": cfg.seed, "seconds": time.perf_counter() - t0}  # fmt: skip
+
+
 def run_meta_train(mc: MetaTrainConfig, cfg: RunConfig, root: Path) -> dict[str, Any]:
     """Train, evaluate and save Tier 4 into ``root``; returns the evaluation (also ``meta_eval.json``)."""
     import torch
@@ -205,8 +252,7 @@ def run_meta_train(mc: MetaTrainConfig, cfg: RunConfig, root: Path) -> dict[str,
     from meta.brain import train_tier4
 
     torch.set_num_threads(1)
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "config.yaml").write_text(to_yaml(cfg) + yaml.safe_dump({"meta": dataclasses.asdict(mc)}, sort_keys=False))
+    write_config(mc, cfg, root)
     dist = distribution(mc, cfg)
     writer = SummaryWriter(log_dir=str(root / "tb"))
     t0 = time.perf_counter()
@@ -215,6 +261,8 @@ def run_meta_train(mc: MetaTrainConfig, cfg: RunConfig, root: Path) -> dict[str,
         train_s = time.perf_counter() - t0
         brain.save(root / "tier4")
         result: dict[str, Any] = {"train_seconds": train_s}
+        if mc.rule_adapter:
+            result["rule_adapter"] = fit_rule_adapter(mc, cfg, root)
         if mc.eval_tasks:
             tasks = dist.sample(mc.eval_tasks, mc.eval_seed, "held_out")
             result.update(evaluate_tier4(brain, tasks, cfg.seed, log=writer.add_scalar))

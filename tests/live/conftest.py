@@ -56,6 +56,8 @@ TINY_META = [
     "meta.n_bars=200",
     "meta.adapt_bars=80",
     "meta.backtest=false",
+    "meta.rule_tasks=4",
+    "meta.rule_bars=300",
 ]
 """A `tradebrain meta-train` run in seconds on the tiny run's windows, tested to 2010 (the bundle's replay)."""
 

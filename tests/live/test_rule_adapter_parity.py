@@ -92,20 +92,28 @@ def test_exported_bundle_replays_the_backtest_on_sp500(adapter, tmp_path):  # ty
     """Through the bundle (Tier 1 and Tier 2 as the config has them, warm-up bars): paper equals backtest."""
     from experiments.live.bundle import read_bundle
     from experiments.live.export import export_rule_adapter
-    from experiments.live.paper import paper_run
 
     from .conftest import TINY
 
     cfg = load_config("quickstart", overrides=TINY)
-    spec = export_rule_adapter(cfg, adapter, tmp_path / "bundle")
+    export_rule_adapter(cfg, adapter, tmp_path / "bundle")
     assert read_bundle(tmp_path / "bundle")["meta"]["rule_adapter"] == adapter.to_json()
-    paper, live = paper_run(tmp_path / "bundle", cfg.stack.data, end=cfg.stack.test[1])
-    from envs.data import load
+    assert len(assert_paper_replays_backtest(tmp_path / "bundle", adapter, cfg.stack.data, cfg.stack.test[1])) >= 3
 
-    env = broker_env(spec, load(cfg.stack.data), (spec["warmup"]["start"], cfg.stack.test[1]))
+
+def assert_paper_replays_backtest(bundle: Path, adapter: RuleAdapter, data: str, end: str):  # type: ignore[no-untyped-def]
+    """Paper-trade ``bundle`` on ``data`` from its live start to ``end`` and backtest :class:`RuleAdapterPolicy`
+    with ``adapter`` on the same bars and settings: the same decisions, trades and equity. Returns the trades."""
+    from envs.data import load
+    from experiments.live.bundle import read_bundle
+    from experiments.live.paper import paper_run
+
+    spec = read_bundle(bundle)
+    paper, live = paper_run(bundle, data, end=end)
+    env = broker_env(spec, load(data), (spec["warmup"]["start"], end))
     policy = RuleAdapterPolicy(adapter, env, history_bars=spec["features"]["history_bars"])
     backtest = run_backtest(env, policy)
-    assert len(backtest.trades) >= 3
     assert backtest.trades[DECISION_COLUMNS].equals(paper.trades[DECISION_COLUMNS])
     np.testing.assert_allclose(paper.equity.to_numpy(), backtest.equity.to_numpy(), rtol=1e-9)
     assert [d["specialist"] for d in live.decisions] == [c[1] for c in policy.choices]
+    return backtest.trades

@@ -200,10 +200,13 @@ def test_meta_train_cli_writes_tier4_tensorboard_and_the_evaluation(tmp_path, ca
     sets = [
         "meta.maml.iterations=2", "meta.maml.meta_batch=2", "meta.maml.k_support=4", "meta.maml.k_query=4",
         "meta.selector_tasks=2", "meta.eval_tasks=2", "meta.n_bars=200", "meta.adapt_bars=80",
+        "meta.rule_tasks=3", "meta.rule_bars=300",
     ]  # fmt: skip
     assert main(["meta-train", "--run", str(run)] + [x for s in sets for x in ("--set", s)]) == 0
     out = capsys.readouterr().out
     assert "selector" in out and "oracle" in out and "K=30" in out
+    assert f"rule adapter: {run / 'rule_adapter.json'} (posterior_dense_t16_lcb prior from 3 synthetic" in out
+    assert json.loads((run / "rule_adapter.json").read_text())["lcb"] == 1.0
     assert Tier4.load(run / "tier4").names == ("conservative", "balanced", "aggressive")
     result = json.loads((run / "meta_eval.json").read_text())
     assert result["ks"] == list(ADAPTATION_KS) and len(result["tasks"]) == 2
