@@ -165,13 +165,18 @@ def ppo_part(args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
-LEARNER_PRESET = [
-    "stack.action=menu",
-    "ppo.full_info=10",
-    "ppo.gamma=0",
-    "stack.reward.kind=log_return",
-]
-"""The planted-edge preset's learner (the bracket menu with full-information learning) on the quick start's data."""
+def learner_preset() -> list[str]:
+    """The planted-edge preset's learner (the bracket menu with full-information learning) as overrides for the
+    quick start's data, read from the preset itself."""
+    from experiments.config import load_config
+
+    pe = load_config("planted_edge")
+    return [
+        f"stack.action={pe.stack.action}",
+        f"ppo.full_info={pe.ppo.full_info}",
+        f"ppo.gamma={pe.ppo.gamma}",
+        f"stack.reward.kind={pe.stack.reward.kind}",
+    ]
 
 
 def train_part(args: argparse.Namespace) -> dict[str, Any]:
@@ -190,7 +195,7 @@ def train_part(args: argparse.Namespace) -> dict[str, Any]:
         ("old_quickstart", old),
         ("quickstart", []),
         ("box_64", wide),
-        ("menu_full_info_64", [*wide, *LEARNER_PRESET]),
+        ("menu_full_info_64", [*wide, *learner_preset()]),
     )
     out: dict[str, Any] = {"steps": args.train_steps}
     with tempfile.TemporaryDirectory() as tmp:
