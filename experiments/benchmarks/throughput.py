@@ -12,10 +12,12 @@ Three parts (``--part env ppo train``, all by default):
   same spaces in a ``DummyVecEnv`` (zero observations and rewards, 252-step episodes): what is left is PPO's own
   cost. Runs alternate null and stack, and the ratio is stack / null.
 * ``train``: ``train()`` end to end (callbacks, validation, checkpoints) on the quick start's data, the same number
-  of steps side by side: the old quick-start settings (4 copies in a ``DummyVecEnv``, n_steps 256, batch 128), the
-  current quick-start preset (the same through the batched core), 64 batched copies with n_steps 64 and batch 1024
-  (``box_64``), and the same with the planted-edge preset's learner: the bracket menu with full-information learning
-  (``menu_full_info_64``).
+  of steps side by side: the quick start before 2026-12-06 (PPO on the Box with the DSR reward, 4 copies in a
+  ``DummyVecEnv``, n_steps 256, batch 128: ``old_quickstart``), the same through the batched core
+  (``old_quickstart_batched``), the Box learner on 64 batched copies with n_steps 64 and batch 1024 (``box_64``),
+  and today's quick-start preset (``quickstart``: the bracket menu with full-information learning on 64 batched
+  copies), whose learner is the planted-edge preset's (``menu_full_info_64`` reads it from there: the two arms
+  agree while the presets do).
 
 One torch thread; the machine and the settings are printed with the numbers.
 
@@ -165,6 +167,10 @@ def ppo_part(args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
+BOX_LEARNER = {"stack.action": "box", "ppo.full_info": 0, "ppo.gamma": 0.99, "stack.reward.kind": "dsr"}
+"""The learner of the presets before 2026-12-06 (PPO on the 4-dim Box, DSR reward), over today's quick start."""
+
+
 def learner_preset() -> list[str]:
     """The planted-edge preset's learner (the bracket menu with full-information learning) as overrides for the
     quick start's data, read from the preset itself."""
@@ -183,7 +189,9 @@ def train_part(args: argparse.Namespace) -> dict[str, Any]:
     from experiments.config import load_config
     from experiments.training.train import train
 
+    box = [f"{key}={value}" for key, value in BOX_LEARNER.items()]
     old = [
+        *box,
         "train.n_envs=4",
         "train.vec_env=dummy",
         "ppo.n_steps=256",
@@ -193,8 +201,9 @@ def train_part(args: argparse.Namespace) -> dict[str, Any]:
     wide = ["train.n_envs=64", "ppo.n_steps=64", "ppo.batch_size=1024"]
     arms = (
         ("old_quickstart", old),
+        ("old_quickstart_batched", [o for o in old if o != "train.vec_env=dummy"]),
+        ("box_64", [*box, *wide]),
         ("quickstart", []),
-        ("box_64", wide),
         ("menu_full_info_64", [*wide, *learner_preset()]),
     )
     out: dict[str, Any] = {"steps": args.train_steps}

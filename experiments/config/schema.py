@@ -173,6 +173,12 @@ class RunConfig:
                 f"stack.action: menu (now algo={self.algo!r}, stack.action={self.stack.action!r}); set "
                 "stack.action=menu or ppo.full_info=0"
             )
+        if self.train.init_from and self.stack.action != "box":
+            raise ConfigError(
+                f"train.init_from={self.train.init_from!r} starts PPO's Gaussian policy on the 4-dim Box from a MAML "
+                f"specialist: it needs stack.action: box (now {self.stack.action!r}); set stack.action=box and "
+                "ppo.full_info=0"
+            )
         if self.n_trials < 1:
             raise ConfigError(
                 f"n_trials={self.n_trials!r} must be >= 1: it counts the configurations tried, this one included"

@@ -265,7 +265,10 @@ def test_train_init_from_starts_ppo_at_a_specialists_meta_learned_parameters(tin
 
     _, (brain, _) = tiny_brain
     folder = brain.save(tmp_path / "tier4")
-    cfg = load_config("quickstart", overrides=[f"train.init_from={folder}:aggressive", "train.n_envs=1"])
+    with pytest.raises(ConfigError, match="needs stack.action: box"):
+        load_config("quickstart", overrides=[f"train.init_from={folder}:aggressive"])
+    box = ["stack.action=box", "ppo.full_info=0"]
+    cfg = load_config("quickstart", overrides=[f"train.init_from={folder}:aggressive", "train.n_envs=1", *box])
     params = tier4_init(cfg)
     model = algos.make_model(cfg.algo, cfg.ppo, train_env(cfg), seed=0)
     _load_init(params, model, cfg)
@@ -274,6 +277,6 @@ def test_train_init_from_starts_ppo_at_a_specialists_meta_learned_parameters(tin
         sb3_mean = model.policy.get_distribution(torch.as_tensor(obs)).distribution.mean
     torch.testing.assert_close(sb3_mean, action_distribution(brain.params["aggressive"], obs).mean)
     with pytest.raises(ConfigError, match="no specialist 'bold'"):
-        tier4_init(load_config("quickstart", overrides=[f"train.init_from={folder}:bold"]))
+        tier4_init(load_config("quickstart", overrides=[f"train.init_from={folder}:bold", *box]))
     with pytest.raises(ConfigError, match=r"with train\.normalize_obs=false"):
-        load_config("quickstart", overrides=[f"train.init_from={folder}:balanced", "train.normalize_obs=true"])
+        load_config("quickstart", overrides=[f"train.init_from={folder}:balanced", "train.normalize_obs=true", *box])
