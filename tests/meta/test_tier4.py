@@ -265,7 +265,7 @@ def test_train_init_from_starts_ppo_at_a_specialists_meta_learned_parameters(tin
 
     _, (brain, _) = tiny_brain
     folder = brain.save(tmp_path / "tier4")
-    with pytest.raises(ConfigError, match="needs stack.action: box"):
+    with pytest.raises(ConfigError, match=r"needs stack\.action: box"):
         load_config("quickstart", overrides=[f"train.init_from={folder}:aggressive"])
     box = ["stack.action=box", "ppo.full_info=0"]
     cfg = load_config("quickstart", overrides=[f"train.init_from={folder}:aggressive", "train.n_envs=1", *box])
