@@ -48,7 +48,7 @@ def register(sub: Any) -> None:
     """Add ``walk-forward`` and ``ablate`` to the ``tradebrain`` subcommands."""
     for name, ablate, text in (
         ("walk-forward", False, "rolling folds x seeds for the configured tier sets and every baseline"),
-        ("ablate", True, "walk-forward over every tier set (rules, tier3, tier1+3, tier2+3, tier1+2+3, all)"),
+        ("ablate", True, "walk-forward over the tier sets rules, tier3, tier1+3, tier2+3, tier1+2+3, all"),
     ):
         p = sub.add_parser(name, help=text)
         p.add_argument(

@@ -18,6 +18,11 @@ backtests every baseline of :func:`experiments.evaluation.baselines.make_baselin
 market (``buy_and_hold_full``) and the seed system's fixed-weight composite rule with Tiers 1 and 2 off
 (``composite_fixed``, the "before" row of the results page).
 
+The tier set ``all`` is the Tier 1+2 stack traded by Tier 4's online rule adapter
+(:class:`meta.rule_adapter.RuleAdapterPolicy`, the package's default Tier 4); its prior is fitted on synthetic tasks
+only (:func:`meta.rule_prior.fit_synthetic`), once per seed. ``all_maml`` is the previous meaning of ``all`` (the
+MAML specialists and the selector, :class:`meta.brain.Tier4Policy`), kept so older runs stay reproducible by name.
+
 Example:
     >>> wf, cfg = load_walkforward("walkforward", ["walkforward.seeds=[0]"])              # doctest: +SKIP
     >>> units = plan_units(wf, cfg)                                                       # doctest: +SKIP
@@ -52,16 +57,23 @@ BEFORE = "composite_fixed"
 MARKET = "buy_and_hold_full"
 
 
+TIER4_RULES = "rules"
+"""Tier 4 kind of a tier set: the online rule adapter (:class:`meta.rule_adapter.RuleAdapterPolicy`), the default."""
+TIER4_MAML = "maml"
+"""Tier 4 kind of a tier set: the MAML specialists and the selector (:class:`meta.brain.Tier4Policy`)."""
+
+
 @dataclass(frozen=True)
 class TierSet:
-    """Which tiers a unit switches on, and whether PPO (Tier 3) decides or the composite rule does."""
+    """Which tiers a unit switches on, whether PPO (Tier 3) decides or the composite rule does, and which Tier 4
+    (``tier4``: ``""`` none, :data:`TIER4_RULES` or :data:`TIER4_MAML`) trades the stack instead."""
 
     name: str
     tier1: bool
     tier2: bool
     ppo: bool
     description: str
-    meta: bool = False
+    tier4: str = ""
 
 
 TIER_SETS: dict[str, TierSet] = {
@@ -77,17 +89,27 @@ TIER_SETS: dict[str, TierSet] = {
             True,
             True,
             False,
-            "all tiers: the Tier 1+2 stack traded by Tier 4 (three meta-trained specialists with the PPO actor's "
-            "network, and the selector)",
-            meta=True,
+            "all tiers: the Tier 1+2 stack traded by Tier 4's online rule adapter (the posterior over the "
+            "bracket-menu rules, its prior fitted on synthetic tasks)",
+            tier4=TIER4_RULES,
+        ),
+        TierSet(
+            "all_maml",
+            True,
+            True,
+            False,
+            "the Tier 1+2 stack traded by the old Tier 4 (three meta-trained specialists with the PPO actor's "
+            "network, and the selector); the tier set `all` until the rule adapter replaced it",
+            tier4=TIER4_MAML,
         ),
     )
 }
 """Tier sets by name."""
 
 
-ABLATION: tuple[str, ...] = tuple(TIER_SETS)
-"""The tier sets of ``tradebrain ablate``."""
+ABLATION: tuple[str, ...] = tuple(t for t in TIER_SETS if t != "all_maml")
+"""The tier sets of ``tradebrain ablate``: all but ``all_maml`` (its meta-training is the slow part of a run, and the
+adaptation benchmark found it does not adapt); name it in ``walkforward.tier_sets`` to run it."""
 
 
 @dataclass(frozen=True)
@@ -105,8 +127,11 @@ class WalkForwardConfig:
         tier_sets: Tier sets to run (names of :data:`TIER_SETS`); ``tradebrain ablate`` runs them all.
         baselines: Also backtest every baseline on every fold and seed.
         n_boot: Bootstrap samples of every confidence interval (units and the results page).
-        meta_iterations: Meta-training iterations of each Tier 4 specialist (tier set ``all``).
-        meta_selector_tasks: Training tasks of the Tier 4 selector.
+        meta_iterations: Meta-training iterations of each Tier 4 specialist (tier set ``all_maml``).
+        meta_selector_tasks: Training tasks of the Tier 4 selector (tier set ``all_maml``).
+        rule_tasks: Synthetic training tasks of the rule adapter's prior (tier set ``all``; ``tradebrain
+            meta-train``'s ``meta.rule_tasks``: 64).
+        rule_bars: Bars of each of those tasks (``meta.rule_bars``: 1500).
     """
 
     first_test_year: int = 2007
@@ -120,6 +145,8 @@ class WalkForwardConfig:
     n_boot: int = 1000
     meta_iterations: int = 300
     meta_selector_tasks: int = 120
+    rule_tasks: int = 64
+    rule_bars: int = 1500
 
     def __post_init__(self) -> None:
         if self.first_test_year > self.last_test_year:
@@ -138,6 +165,12 @@ class WalkForwardConfig:
             check_tier_set(name)
         if self.n_boot < 10:
             raise ConfigError(f"walkforward.n_boot={self.n_boot} must be >= 10 (1000 for the results page)")
+        for name, low, example in (("rule_tasks", 2, 64), ("rule_bars", 300, 1500)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or int(value) != value or value < low:
+                raise ConfigError(
+                    f"walkforward.{name}={value!r} must be an integer >= {low}; e.g. walkforward.{name}={example}"
+                )
 
 
 def check_tier_set(name: str) -> TierSet:
@@ -207,7 +240,9 @@ class Unit:
     base: RunConfig = field(repr=False)
     n_boot: int = 1000
     meta: tuple[int, int] = (300, 120)
-    """(meta_iterations, meta_selector_tasks) of a Tier 4 unit."""
+    """(meta_iterations, meta_selector_tasks) of an ``all_maml`` unit."""
+    rules: tuple[int, int] = (64, 1500)
+    """(rule_tasks, rule_bars) of an ``all`` unit (the rule adapter's prior)."""
 
     @property
     def tiers(self) -> tuple[bool, bool]:
@@ -233,22 +268,32 @@ class Unit:
     @property
     def key(self) -> str:
         """``<test year>/<tier set>/seed<seed>-<hash>``: the cache key. The hash covers the resolved config, the tier
-        set, the bootstrap size, Tier 4's settings, the env ids and the package version, so a changed env (a new
-        id) or a new release never reuses a stale unit."""
+        set, the bootstrap size, Tier 4's kind and settings, the env ids and the package version, so a changed env (a
+        new id) or a new release never reuses a stale unit, and neither does a tier set whose Tier 4 changed (``all``
+        traded by the rule adapter never reads a unit of ``all`` traded by the MAML specialists)."""
         cfg = replace(self.config(), name="", runs_dir="")
-        extra = f"|{self.meta}" if self.tier_set in TIER_SETS and TIER_SETS[self.tier_set].meta else ""
         versions = f"|{ENV_ID}|{STACK_ENV_ID}|tradebrain {package_version()}"
-        text = f"{to_yaml(cfg)}|{self.tier_set}|{self.n_boot}{extra}{versions}"
+        text = f"{to_yaml(cfg)}|{self.tier_set}|{self.n_boot}{self._tier4_key()}{versions}"
         digest = hashlib.sha256(text.encode()).hexdigest()[:10]
         return f"{self.fold.name}/{self.tier_set}/seed{self.seed}-{digest}"
+
+    def _tier4_key(self) -> str:
+        """What decides a Tier 4 unit beyond its config (empty for the other units, whose keys it leaves as they
+        were): the MAML settings as before the rule adapter, or the adapter's kind and prior settings."""
+        ts = TIER_SETS.get(self.tier_set)
+        if ts is None or not ts.tier4:
+            return ""
+        if ts.tier4 == TIER4_MAML:
+            return f"|{self.meta}"
+        return f"|tier4={ts.tier4}|{self.rules}"
 
 
 def plan_units(wf: WalkForwardConfig, cfg: RunConfig, folds: list[Fold] | None = None) -> list[Unit]:
     """Every unit of the run: folds x seeds x (tier sets, plus ``baselines`` when on), PPO units first."""
     folds = make_folds(wf, cfg) if folds is None else folds
     kinds = sorted(wf.tier_sets, key=lambda t: not TIER_SETS[t].ppo) + ([BASELINES] if wf.baselines else [])
-    meta = (wf.meta_iterations, wf.meta_selector_tasks)
-    return [Unit(f, s, k, cfg, wf.n_boot, meta) for k in kinds for f in folds for s in wf.seeds]
+    meta, rules = (wf.meta_iterations, wf.meta_selector_tasks), (wf.rule_tasks, wf.rule_bars)
+    return [Unit(f, s, k, cfg, wf.n_boot, meta, rules) for k in kinds for f in folds for s in wf.seeds]
 
 
 def load_walkforward(source: str | Path, overrides: Iterable[str] = ()) -> tuple[WalkForwardConfig, RunConfig]:

@@ -16,6 +16,8 @@ What each number is (every statistic is a function of :mod:`experiments.evaluati
   (:func:`~experiments.evaluation.stats.paired_sharpe_difference`), the median over seeds of the difference and of each
   interval end; (b) over folds: the median over folds x seeds
   of the per-test-year Sharpe differences with its bootstrap interval as above.
+* **Tier 4's rules** (tier set ``all``): the menu rules the rule adapter chose, as counted in each unit file
+  (decisions per rule, from the backtest's ``run_info["rule_choices"]``), pooled over folds and seeds.
 * **Per-regime breakdown**: each bar's return is labelled with the regime the fold's own detector (fitted on the
   bars before the test year) gave that bar at its close; Sharpe of the returns inside each regime, pooled over
   folds and seeds, and the share of bars.
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,8 +54,10 @@ PROMISE_ROWS: tuple[tuple[str, str], ...] = (
     ("rules", "Tiers 1+2: composite rule with Tier 1 weights and Tier 2 regimes"),
     ("all", "all tiers: Tier 1+2+3+4"),
 )
-FALLBACK = {"all": "tier1+2+3"}
-"""Shown in the promise table (and named so) when a run has no ``all`` tier set."""
+FALLBACK: dict[str, tuple[str, ...]] = {"all": ("all_maml", "tier1+2+3")}
+"""Shown in the promise table (and named so) when a run has no ``all`` tier set: the first of these that it has."""
+TOP_RULES = 5
+"""Rules named per configuration in the table of Tier 4's choices."""
 STATS: tuple[tuple[str, str, Callable[[float], str]], ...] = (
     ("sharpe_annual", "Sharpe", lambda x: f"{x:.2f}"),
     ("sortino_annual", "Sortino", lambda x: f"{x:.2f}"),
@@ -75,6 +79,8 @@ class Record:
     returns: np.ndarray
     regimes: list[str]
     trials: int
+    rules: Mapping[str, int] | None = None
+    """Decisions per menu rule (Tier 4's rule adapter, tier set ``all``), else None."""
 
 
 FLAT_YEAR = "flat_year"
@@ -119,7 +125,8 @@ def load_records(root: Path) -> tuple[dict[str, Any], dict[str, list[Record]], l
         labels = payload["regimes"][:-1]  # the return from bar t to t + 1 is labelled by the regime at t
         for name, pol in payload["policies"].items():
             m, r = policy_metrics(pol)
-            records[name].append(Record(name, payload["fold"], payload["seed"], m, r, labels, pol["trials"]))
+            rec = Record(name, payload["fold"], payload["seed"], m, r, labels, pol["trials"], pol.get("rules"))
+            records[name].append(rec)
     tier_sets = [t for t in plan["walkforward"]["tier_sets"] if t in records]
     order = tier_sets + sorted(k for k in records if k not in tier_sets)
     return plan, {k: sorted(records[k], key=lambda x: (x.fold, x.seed)) for k in order}, missing
@@ -274,9 +281,7 @@ def regime_table(records: Mapping[str, list[Record]]) -> list[str]:
 
 def promise_table(medians: Mapping[str, Mapping[str, tuple[float, float, float]]]) -> list[str]:
     """The seed's promised figures beside the measured medians [CI] (rows: the four statistics)."""
-    shown = [
-        FALLBACK[name] if name not in medians and FALLBACK.get(name) in medians else name for name, _ in PROMISE_ROWS
-    ]
+    shown = [next((n for n in (name, *FALLBACK.get(name, ())) if n in medians), name) for name, _ in PROMISE_ROWS]
     header = ["statistic"]
     for (name, label), used in zip(PROMISE_ROWS, shown, strict=True):
         header += [f"promised: {label}", f"measured: {used}" + (f" ({name} not run)" if used != name else "")]
@@ -289,6 +294,22 @@ def promise_table(medians: Mapping[str, Mapping[str, tuple[float, float, float]]
             cells += [p, _cell(*medians[name][key], fmts[key]) if name in medians else "not run"]
         rows.append(cells)
     return _table(header, rows)
+
+
+def rule_table(records: Mapping[str, list[Record]]) -> list[str]:
+    """Per configuration traded by Tier 4's rule adapter: its decisions, the distinct rules it chose and the
+    :data:`TOP_RULES` most chosen with their share of decisions, pooled over folds and seeds (empty: none)."""
+    rows = []
+    for name, recs in records.items():
+        counts: Counter[str] = Counter()
+        for r in recs:
+            counts.update(r.rules or {})
+        total = sum(counts.values())
+        if total:
+            top = ", ".join(f"{rule} {n / total:.0%}" for rule, n in counts.most_common(TOP_RULES))
+            rows.append([name, str(total), str(len(counts)), top])
+    header = ["configuration", "decisions", "rules chosen", "most chosen (share of decisions)"]
+    return _table(header, rows) if rows else []
 
 
 PLOTTED_BASELINES: tuple[str, ...] = (*BENCHMARKS, "composite_fixed")
@@ -383,6 +404,17 @@ def _budget(plan: Mapping[str, Any]) -> str:
     return f"{yaml.safe_load(plan['config'])['train']['total_timesteps']:,}"
 
 
+def tier_set_descriptions(plan: Mapping[str, Any]) -> dict[str, str]:
+    """What each tier set of the run meant when it ran: the plan's ``tier_sets``; a plan written before it has none,
+    and its ``all`` was the MAML specialists and the selector (now ``all_maml``)."""
+    from experiments.walkforward.plan import TIER_SETS
+
+    if "tier_sets" in plan:
+        return dict(plan["tier_sets"])
+    old = {"all": f"{TIER_SETS['all_maml'].description} (a run from before the rule adapter: now `all_maml`)"}
+    return {t: old.get(t, TIER_SETS[t].description) for t in plan["walkforward"]["tier_sets"] if t in TIER_SETS}
+
+
 def _header(root: Path, plan: Mapping[str, Any], records: Mapping[str, list[Record]], missing: list[str]) -> list[str]:
     wf = plan["walkforward"]
     folds = plan["folds"]
@@ -412,6 +444,9 @@ def _header(root: Path, plan: Mapping[str, Any], records: Mapping[str, list[Reco
             f"Test years without any position (Sharpe and Sortino undefined, counted as 0: the book earned the "
             f"risk-free rate, 0 here): {counts}."
         )
+    described = tier_set_descriptions(plan)
+    if described:
+        lines += ["", "Tier sets:", "", *(f"- `{t}`: {d}." for t, d in described.items())]
     lines += ["", "Folds:", ""]
     lines += _table(
         ["test year", "train", "val", "test"],
@@ -442,6 +477,11 @@ INTRO: dict[str, str] = {
         "seeds of the difference [and of each interval end]. Over folds: median [95% CI] over folds x seeds of the "
         "test-year Sharpe differences. An interval that contains 0 does not separate the two."
     ),
+    "rules": (
+        "The rules Tier 4's online rule adapter traded (`meta.rule_adapter`: at each decision, the menu rule of the "
+        "highest posterior lower bound): decisions pooled over folds and seeds, how many of the menu's rules it chose "
+        "at least once, and the most chosen with their share of decisions."
+    ),
     "regimes": (
         "Sharpe of the bar returns inside each regime as each fold's detector labelled them (fitted on the bars "
         "before its test year), pooled over folds and seeds; in brackets the share of bars."
@@ -455,9 +495,11 @@ def _sections(root: Path, records: Mapping[str, list[Record]], n_seeds: int, n_b
     _plot_folds(root / "fold_sharpe.png", per)
     _plot_equity(root / "oos_equity.png", records)
     _plot_regimes(root / "regime_sharpe.png", records)
+    rules = rule_table(records)
     return [
         *("", "## Out-of-sample performance over folds and seeds", "", INTRO["performance"], "", *perf),
         *("", "## Promised vs measured", "", INTRO["promise"], "", *promise_table(medians)),
+        *(("", "## Tier 4's rules", "", INTRO["rules"], "", *rules) if rules else ()),
         *("", "## Paired Sharpe difference against the benchmarks", "", INTRO["difference"], ""),
         *difference_table(records, n_seeds, n_boot),
         *("", "## Sharpe per test year (median over seeds)", "", "![per-fold Sharpe](fold_sharpe.png)", "", *folds),

@@ -25,13 +25,14 @@ from experiments.config import RunConfig, to_yaml
 from experiments.evaluation.backtest import encode_json
 from experiments.files import write_json_atomic
 from experiments.walkforward.executors import RunSummary, execute
-from experiments.walkforward.plan import PLAN, Fold, Unit, WalkForwardConfig, make_folds, plan_units
+from experiments.walkforward.plan import PLAN, TIER_SETS, Fold, Unit, WalkForwardConfig, make_folds, plan_units
 
 
 def write_plan(
     root: Path, wf: WalkForwardConfig, cfg: RunConfig, folds: list[Fold], units: list[Unit], cmd: str
 ) -> None:
-    """The plan of this invocation: what the results page shows (``tradebrain report --run`` reads it)."""
+    """The plan of this invocation: what the results page shows (``tradebrain report --run`` reads it), with what
+    each tier set meant when it ran (``tier_sets``: name -> description)."""
     write_json_atomic(
         root / PLAN,
         encode_json(
@@ -39,6 +40,7 @@ def write_plan(
                 "command": cmd,
                 "walkforward": dataclasses.asdict(wf),
                 "config": to_yaml(cfg),
+                "tier_sets": {t: TIER_SETS[t].description for t in wf.tier_sets},
                 "folds": [dataclasses.asdict(f) for f in folds],
                 "units": [
                     {"key": u.key, "fold": u.fold.test_year, "seed": u.seed, "tier_set": u.tier_set} for u in units

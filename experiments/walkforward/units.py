@@ -1,6 +1,7 @@
 """One walk-forward unit: a (fold, seed, tier set), a pure function of its inputs.
 
-:func:`run_unit` trains (PPO units) or runs the rules (``baselines``), backtests on the fold's test year and
+:func:`run_unit` trains (PPO units), fits or reads Tier 4 (``all``: the rule adapter's prior, :func:`rule_adapter`;
+``all_maml``: :func:`tier4_brain`) or runs the rules (``baselines``), backtests on the fold's test year and
 writes one JSON file atomically under :func:`unit_file` (the unit's key, see
 :attr:`experiments.walkforward.plan.Unit.key`); a file that exists is a finished unit and is never run again.
 """
@@ -14,6 +15,7 @@ import shutil
 import tempfile
 import time
 import traceback
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,7 @@ from experiments.evaluation.policies import load_policy
 from experiments.files import write_json_atomic
 from experiments.reporting.evaluate import trials_counted
 from experiments.training import train as train_mod
-from experiments.walkforward.plan import BASELINES, BEFORE, MARKET, TIER_SETS, Unit
+from experiments.walkforward.plan import BASELINES, BEFORE, MARKET, TIER4_RULES, TIER_SETS, Unit
 
 
 def unit_file(root: Path, unit: Unit) -> Path:
@@ -58,59 +60,116 @@ def regime_labels(stack: StackConfig, data: Any, detector: Any) -> list[str]:
 
 
 def _payload(res: BacktestResult, trials: int) -> dict[str, Any]:
-    return {
+    out = {
         "metrics": res.metrics,
         "dates": [str(d.date()) for d in res.equity.index],
         "equity": [float(x) for x in res.equity.to_numpy()],
         "trials": int(trials),
         "halted": bool(res.halted),
     }
+    if "rule_choices" in res.run_info:  # Tier 4's rule adapter: decisions per rule, for the results page
+        out["rules"] = dict(Counter(name for _, name, _ in res.run_info["rule_choices"]).most_common())
+    return out
 
 
 def _policy_results(unit: Unit, cfg: RunConfig, data: Any, detector: Any, unit_dir: Path) -> dict[str, Any]:
     """Backtest the unit's policies on the fold's test window; ``{name: payload}``."""
     stack = cfg.stack
     det = detector if stack.tiers.tier2 else None
-    probe = make_env(stack, "test", data=data, detector=det).unwrapped
+
+    def test_env() -> Any:
+        return make_env(stack, "test", data=data, detector=det)
+
+    probe = test_env().unwrapped
     bench = buy_and_hold_full(
         probe.data, probe.window, probe.costs, initial_equity=stack.initial_equity, seed=unit.seed, n_boot=unit.n_boot
     )
-    kw = {"seed": unit.seed, "benchmark_returns": bench.returns, "n_boot": unit.n_boot}
+    kw: dict[str, Any] = {"seed": unit.seed, "benchmark_returns": bench.returns, "n_boot": unit.n_boot}
     out: dict[str, BacktestResult] = {}
     trials = {}
     if unit.tier_set == BASELINES:
         for name, policy in make_baselines(probe.action_map, unit.seed).items():
-            out[name] = run_backtest(make_env(stack, "test", data=data, detector=det), policy, **kw)
+            out[name] = run_backtest(test_env(), policy, **kw)
         bare = replace(stack, tiers=replace(stack.tiers, tier1=False, tier2=False))
         before = CompositeScoreRule(probe.action_map)
         before.name = BEFORE
         out[BEFORE] = run_backtest(make_env(bare, "test", data=data), before, **kw)
         out[MARKET] = bench
-    elif TIER_SETS[unit.tier_set].meta:
-        from meta.brain import Tier4Policy
-
-        brain = tier4_brain(unit, cfg, unit_dir.parents[3] / "tier4")
-        policy = Tier4Policy(brain, name=unit.tier_set)
-        out[unit.tier_set] = run_backtest(make_env(stack, "test", data=data, detector=det), policy, **kw)
-        out[unit.tier_set].run_info["selector_choices"] = [list(c) for c in policy.choices]
+    elif TIER_SETS[unit.tier_set].tier4:
+        out[unit.tier_set] = _tier4_backtest(unit, cfg, test_env(), tier4_cache(unit_dir), kw)
     elif TIER_SETS[unit.tier_set].ppo:
         result = train_mod.train(cfg, run_dir=unit_dir, progress=False)
         model = result.best_model_path or result.model_path
         trials[unit.tier_set] = trials_counted(cfg, unit_dir, model).total
-        policy = load_policy(model, unit.tier_set)
-        out[unit.tier_set] = run_backtest(make_env(stack, "test", data=data, detector=det), policy, **kw)
+        out[unit.tier_set] = run_backtest(test_env(), load_policy(model, unit.tier_set), **kw)
     else:
         rule = CompositeScoreRule(probe.action_map)
         rule.name = unit.tier_set
-        out[unit.tier_set] = run_backtest(make_env(stack, "test", data=data, detector=det), rule, **kw)
+        out[unit.tier_set] = run_backtest(test_env(), rule, **kw)
     for name, res in out.items():
         res.to_files(unit_dir / "backtest" / name)
     return {name: _payload(res, trials.get(name, 1)) for name, res in out.items()}
 
 
+def _tier4_backtest(unit: Unit, cfg: RunConfig, env: Any, cache: Path, kw: dict[str, Any]) -> BacktestResult:
+    """Backtest the unit's Tier 4 on ``env`` (the fold's Tier 1+2 test env); its choices go to ``run_info``
+    (``rule_choices``: decision bar, rule, menu item; ``selector_choices`` for ``all_maml``)."""
+    if TIER_SETS[unit.tier_set].tier4 == TIER4_RULES:
+        from meta.rule_adapter import RuleAdapterPolicy
+
+        rules = RuleAdapterPolicy(rule_adapter(unit, cfg, cache), env, HISTORY_BARS, unit.tier_set)
+        res = run_backtest(env, rules, **kw)
+        res.run_info["rule_choices"] = [list(c) for c in rules.choices]
+        return res
+    from meta.brain import Tier4Policy
+
+    specialists = Tier4Policy(tier4_brain(unit, cfg, cache), name=unit.tier_set)
+    res = run_backtest(env, specialists, **kw)
+    res.run_info["selector_choices"] = [list(c) for c in specialists.choices]
+    return res
+
+
+HISTORY_BARS = 600
+"""Bars the rule adapter is handed at each decision: the live brain's ``features.history_bars``
+(:data:`experiments.live.export.HISTORY_BARS`, checked equal by a test), taken from the whole series up to the
+decision bar, so the test year's first decision sees the bars before the test year and none after the bar."""
+
+
+def tier4_cache(unit_dir: Path) -> Path:
+    """The run's ``tier4/`` folder (Tier 4 fitted once per seed and settings, shared by the folds' units)."""
+    return unit_dir.parents[3] / "tier4"
+
+
+def rule_adapter(unit: Unit, cfg: RunConfig, cache: Path) -> Any:
+    """The ``all`` unit's Tier 4, the online rule adapter (:class:`meta.rule_adapter.RuleAdapter`), its prior fitted
+    as ``tradebrain meta-train`` fits it, or read from ``cache``.
+
+    :func:`meta.rule_prior.fit_synthetic` with ``unit.rules`` (``walkforward.rule_tasks`` synthetic tasks of
+    ``walkforward.rule_bars`` bars; meta-train's defaults), the seed, and the fold's costs, limits, action map and
+    ``min_trade`` (:func:`experiments.training.meta.rule_env_kwargs`, what a bundle gives the live brain). The tasks
+    are synthetic markets, nothing of any fold's data, so one prior per (seed, settings) serves every fold: it is
+    fitted once and written atomically to ``cache/rules-seed<seed>-<hash>.json`` (written to a temporary file, then
+    renamed), which the other folds' units read.
+    """
+    from experiments.training.meta import rule_env_kwargs
+    from meta.rule_adapter import FORMAT_VERSION, RuleAdapter
+    from meta.rule_prior import DEFAULT_METHOD, fit_synthetic
+
+    n_tasks, n_bars = unit.rules
+    env_kwargs = rule_env_kwargs(cfg)
+    settings = "|".join(f"{k}={v}" for k, v in env_kwargs.items())
+    spec = f"{DEFAULT_METHOD}|v{FORMAT_VERSION}|{n_tasks}|{n_bars}|{settings}"
+    path = cache / f"rules-seed{unit.seed}-{hashlib.sha256(spec.encode()).hexdigest()[:10]}.json"
+    if path.exists():
+        return RuleAdapter.from_json(json.loads(path.read_text()))
+    adapter = fit_synthetic(n_tasks, n_bars, unit.seed, **env_kwargs)
+    write_json_atomic(path, adapter.to_json())  # a unit of this seed that finished first wrote the same prior
+    return adapter
+
+
 def tier4_brain(unit: Unit, cfg: RunConfig, cache: Path) -> Any:
-    """The unit's Tier 4 (specialists and selector), meta-trained on synthetic single-regime tasks with the fold's
-    costs and limits, or read from ``cache``.
+    """The ``all_maml`` unit's Tier 4 (specialists and selector), meta-trained on synthetic single-regime tasks with
+    the fold's costs and limits, or read from ``cache``.
 
     The tasks are synthetic markets (:class:`meta.tasks.TaskDistribution`), not the fold's data, so Tier 4 sees
     nothing of any fold's test year, and one brain per (seed, settings) serves every fold: it is trained once,

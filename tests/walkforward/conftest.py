@@ -28,6 +28,8 @@ TINY = {
         "n_boot": 50,
         "meta_iterations": 2,
         "meta_selector_tasks": 2,
+        "rule_tasks": 4,
+        "rule_bars": 300,
     },
     "stack": {
         "episode_bars": 60,

@@ -44,8 +44,9 @@ def test_ablate_runs_every_tier_set_and_baseline_on_every_fold(ablation):
     assert kinds == {(y, t) for y in (2004, 2005) for t in (*ABLATION, "baselines")}
     page = (ablation / "results.md").read_text()
     assert "measured: all |" in page  # the all-tiers column of the promise table is Tier 4's row
-    tier4 = list((ablation / "tier4").iterdir())
-    assert len(tier4) == 1 and (tier4[0] / "tier4.json").exists()  # one brain for the seed, shared by both folds
+    tier4 = list((ablation / "tier4").iterdir())  # `all` is the rule adapter; `all_maml` is not in the ablation
+    assert len(tier4) == 1 and tier4[0].name.startswith("rules-seed0-")  # one prior for the seed, both folds
+    assert "all_maml" not in ABLATION and "| all_maml |" not in page
     for name in (*ABLATION, "buy_and_hold_full", "buy_and_hold_cap", "ma_trend", "composite_fixed"):
         assert f"| {name} | 2 |" in page, name  # 2 folds x 1 seed
     timing = json.loads((ablation / "timing.json").read_text())

@@ -124,12 +124,12 @@ def test_bad_walkforward_settings_exit_2_with_a_one_line_error(setting, message,
     assert message in err and err.count("\n") == 1
 
 
-def test_tier_set_all_is_tier4_and_its_settings_are_in_the_unit_key():
-    wf, cfg = load_walkforward("walkforward", ["walkforward.tier_sets=[all]", "walkforward.seeds=[0]"])
-    units = [u for u in plan_units(wf, cfg) if u.tier_set == "all"]
-    assert len(units) == 12 and TIER_SETS["all"].meta and units[0].meta == (300, 120)
+def test_tier_set_all_maml_is_the_old_tier4_and_its_settings_are_in_the_unit_key():
+    wf, cfg = load_walkforward("walkforward", ["walkforward.tier_sets=[all_maml]", "walkforward.seeds=[0]"])
+    units = [u for u in plan_units(wf, cfg) if u.tier_set == "all_maml"]
+    assert len(units) == 12 and TIER_SETS["all_maml"].tier4 == "maml" and units[0].meta == (300, 120)
     other = plan_units(replace(wf, meta_iterations=50), cfg)[0]
-    assert other.tier_set == "all" and other.key != units[0].key
+    assert other.tier_set == "all_maml" and other.key != units[0].key
     with pytest.raises(ConfigError, match="unknown tier set 'tier4'"):
         load_walkforward("walkforward", ["walkforward.tier_sets=[tier4]"])
 
@@ -176,7 +176,7 @@ def test_the_budget_curve_reads_exactly_the_planned_units_and_pairs_them_by_fold
     assert med == 1.0 and low == -1.0 and high == 2.0  # 'd' has no partner at the lower budget: left out
 
 
-def test_the_all_tier_sets_tier4_trains_on_synthetic_tasks_only_and_once_per_seed(tmp_path, monkeypatch):
+def test_the_all_maml_tier_sets_tier4_trains_on_synthetic_tasks_only_and_once_per_seed(tmp_path, monkeypatch):
     import meta.brain
     from experiments.walkforward.units import tier4_brain
     from meta.tasks import TaskDistribution
@@ -190,9 +190,9 @@ def test_the_all_tier_sets_tier4_trains_on_synthetic_tasks_only_and_once_per_see
         return real(dist, dataclasses.replace(config, iterations=1, meta_batch=1), seed, **kwargs)
 
     monkeypatch.setattr(meta.brain, "train_tier4", spy)
-    wf, cfg = load_walkforward("walkforward", ["walkforward.tier_sets=[all]", "walkforward.seeds=[0]",
+    wf, cfg = load_walkforward("walkforward", ["walkforward.tier_sets=[all_maml]", "walkforward.seeds=[0]",
                                                "walkforward.meta_selector_tasks=2"])  # fmt: skip
-    units = [u for u in plan_units(wf, cfg) if u.tier_set == "all"][:2]  # two folds, one seed
+    units = [u for u in plan_units(wf, cfg) if u.tier_set == "all_maml"][:2]  # two folds, one seed
     for unit in units:
         tier4_brain(unit, unit.config(), tmp_path / "tier4")
     assert len(seen) == 1 and isinstance(seen[0][0], TaskDistribution) and seen[0][1] == 0  # trained once
