@@ -48,11 +48,17 @@ PPO_SETTINGS = {
 
 
 class TrivialEnv(gym.Env):
-    """Same spaces as TradingEnv, zero observations and rewards, 252-step episodes."""
+    """Same spaces as TradingEnv, zero observations and rewards, 252-step episodes.
 
-    def __init__(self) -> None:
+    Args:
+        menu_items: 0 for the env's 4-dim Box action; else a ``Discrete(menu_items)`` action, as the bracket menu's.
+    """
+
+    def __init__(self, menu_items: int = 0) -> None:
         self.observation_space = gym.spaces.Box(OBS_LAYOUT.low, OBS_LAYOUT.high, dtype=np.float32)
-        self.action_space = gym.spaces.Box(-1.0, 1.0, shape=(4,), dtype=np.float32)
+        self.action_space: gym.spaces.Space = (
+            gym.spaces.Discrete(menu_items) if menu_items else gym.spaces.Box(-1.0, 1.0, shape=(4,), dtype=np.float32)
+        )
         self._obs = np.zeros(OBS_LAYOUT.size, dtype=np.float32)
         self._t = 0
 

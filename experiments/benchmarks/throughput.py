@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import os
 import platform
 import tempfile
@@ -60,7 +61,11 @@ SETTINGS: tuple[tuple[int, int, int, int], ...] = (
     (64, 128, 2048, 5),
     (64, 64, 1024, 5),
 )
-"""(copies, n_steps, batch_size, n_epochs) of the ``ppo`` part."""
+"""(copies, n_steps, batch_size, n_epochs) of the ``ppo`` part, on the 4-dim Box action."""
+
+MENU_SETTING = (64, 64, 1024, 5)
+"""The quick-start preset's setting, measured on the bracket menu's ``Discrete`` action (plain SB3 PPO on both sides:
+the full-information update is the learner's own cost, measured by the ``train`` part)."""
 
 
 def _best(fn: Any, repeats: int) -> float:
@@ -142,17 +147,21 @@ def _ppo_rate(venv: Any, setting: tuple[int, int, int, int], rollouts: int, seed
 
 
 def ppo_part(args: argparse.Namespace) -> list[dict[str, Any]]:
-    cfg = StackConfig()
-    data = load(cfg.data)
+    box = StackConfig()
+    data = load(box.data)
+    menu = dataclasses.replace(box, action="menu")
     rows = []
-    for setting in SETTINGS:
+    for setting, cfg in [*((s, box) for s in SETTINGS), (MENU_SETTING, menu)]:
         n = setting[0]
-        null = _ppo_rate(VecMonitor(DummyVecEnv([TrivialEnv for _ in range(n)])), setting, args.rollouts, args.seed)
+        items = len(cfg.menu) if cfg.action == "menu" else 0
+        null_envs = [functools.partial(TrivialEnv, items) for _ in range(n)]
+        null = _ppo_rate(VecMonitor(DummyVecEnv(null_envs)), setting, args.rollouts, args.seed)
         batched = _ppo_rate(VecMonitor(StackVecEnv(cfg, n, args.seed, data=data)), setting, args.rollouts, args.seed)
         dummy = None
         if n <= 16:
             dummy = _ppo_rate(make_vec_env(cfg, n, args.seed, vec_env="dummy"), setting, args.rollouts, args.seed)
         row = {
+            "action": cfg.action,
             "copies": n,
             "n_steps": setting[1],
             "batch_size": setting[2],

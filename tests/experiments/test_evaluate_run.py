@@ -44,6 +44,7 @@ TINY = [
     "train.eval_freq=160",  # an evaluation every 80 calls of 2 envs: 3 checkpoints scored
     "train.checkpoint_freq=0",
     "train.normalize_obs=true",
+    *("stack.action=box", "ppo.full_info=0", "ppo.gamma=0.99", "stack.reward.kind=dsr"),  # the Box learner
 ]
 
 

@@ -34,6 +34,20 @@ def tiny_run(tmp_path_factory) -> Path:
     return train(cfg, progress=False).run_dir
 
 
+BOX = ["stack.action=box", "ppo.full_info=0", "ppo.gamma=0.99", "stack.reward.kind=dsr"]
+"""The learner of the presets before 2026-12-06: PPO's Gaussian policy on the env's 4-dim Box."""
+
+
+@pytest.fixture(scope="session")
+def tiny_box_run(tmp_path_factory) -> Path:
+    """A trained run folder of the Box learner (the quick start's default is the bracket menu)."""
+    from experiments.config import load_config
+    from experiments.training.train import train
+
+    cfg = load_config("quickstart", overrides=[*TINY, *BOX, f"runs_dir={tmp_path_factory.mktemp('box_runs')}"])
+    return train(cfg, progress=False).run_dir
+
+
 @pytest.fixture(scope="session")
 def tiny_bundle(tiny_run, tmp_path_factory) -> Path:
     """The run's bundle (policy.onnx, warmup.json, bundle.json)."""

@@ -31,19 +31,33 @@ def _real_observations(run: Path, n: int = 1500) -> np.ndarray:
     return np.asarray(out, dtype=np.float32)
 
 
-def test_onnx_matches_sb3_on_thousands_of_random_and_real_observations(tiny_run, tiny_bundle):
+@pytest.mark.parametrize("action", ["menu", "box"])
+def test_onnx_matches_sb3_on_thousands_of_random_and_real_observations(action, request, tmp_path):
+    from agents.config import StackConfig
+    from envs.layout import ActionMap
     from experiments.evaluation.policies import load_model
 
-    model = load_model(tiny_run / "model.zip")
+    run = request.getfixturevalue("tiny_run" if action == "menu" else "tiny_box_run")
+    if action == "menu":
+        bundle = request.getfixturevalue("tiny_bundle")
+    else:
+        bundle = tmp_path / "bundle"
+        export_bundle(run, bundle, which="final", n_check=500)
+    model = load_model(run / "model.zip")
     rng = np.random.default_rng(0)
     wide = rng.uniform(OBS_LAYOUT.low, OBS_LAYOUT.high, size=(3000, OBS_LAYOUT.size)).astype(np.float32)
-    obs = np.vstack([wide, rng.normal(0, 3, (1000, OBS_LAYOUT.size)).astype(np.float32), _real_observations(tiny_run)])
-    ours = onnx_actions(tiny_bundle / "policy.onnx", obs)
+    obs = np.vstack([wide, rng.normal(0, 3, (1000, OBS_LAYOUT.size)).astype(np.float32), _real_observations(run)])
+    ours = onnx_actions(bundle / "policy.onnx", obs)
     theirs = model.predict(obs, deterministic=True)[0]
+    if action == "menu":  # SB3 predicts the item; the bundle's policy gives the item's Box action
+        stack = StackConfig()
+        table = stack.menu.actions(ActionMap(stack.limits.max_position, stack.max_hold))
+        assert theirs.shape == (len(obs),)
+        theirs = table[theirs]
     assert ours.shape == (len(obs), 4)
     assert np.max(np.abs(ours - theirs)) <= 1e-5
     assert np.abs(ours).max() <= 1.0
-    spec = json.loads((tiny_bundle / "bundle.json").read_text())
+    spec = json.loads((bundle / "bundle.json").read_text())
     assert spec["policy"]["check"]["max_abs_diff"] <= 1e-5
 
 
