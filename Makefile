@@ -3,6 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
 
 .PHONY: setup browser lint test test-slow run bench ablate clean
 
@@ -10,11 +11,17 @@ setup: $(STAMP)
 
 # torch==2.13.0 first: it resolves to the local CPU wheel; anything else would pull CUDA builds.
 # --no-compile: Python compiles a module when it is first imported instead of pip compiling every file it installs
-# (torch alone has thousands; see docs/results/speed.md for the setup's timing).
+# (torch alone has thousands). `make run` needs the package alone; the test and lint tools (the `dev` extra: ray,
+# pyarrow, schemathesis, selenium, ...) are about half of the install time and come with `make setup` / `make test`
+# (docs/results/speed.md#make-setup).
 PIP := PIP_DISABLE_PIP_VERSION_CHECK=1 $(BIN)/pip install --quiet --no-compile
-$(STAMP): setup.cfg pyproject.toml
+$(RUN_STAMP): setup.cfg pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(PIP) torch==2.13.0
+	$(PIP) -e .
+	touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP)
 	$(PIP) -e '.[dev]'
 	touch $(STAMP)
 
@@ -38,7 +45,7 @@ test: setup browser
 test-slow: setup
 	$(BIN)/python -m pytest -q -m slow
 
-run: setup
+run: $(RUN_STAMP)
 	$(BIN)/tradebrain quickstart
 
 # Benchmarks print their settings and results and write JSON under runs/bench/ (about 36 minutes in all;

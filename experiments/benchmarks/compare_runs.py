@@ -10,6 +10,10 @@ PPO config, so their rows check that both runs tested the same years (every diff
 Example (the tuned config against the defaults, both at 50,000 PPO steps per unit)::
 
     python -m experiments.benchmarks.compare_runs runs/ablate-50k runs/ablate-50k-tuned
+
+Two tier sets of one run (Tier 4's ``all`` against ``tier1+2+3`` on the same test years and seeds)::
+
+    python -m experiments.benchmarks.compare_runs runs/ablate runs/ablate --pair tier1+2+3 all
 """
 
 from __future__ import annotations
@@ -41,10 +45,22 @@ def paired_sharpes(a: Mapping[str, list[Record]], b: Mapping[str, list[Record]])
     return out
 
 
-def compare(run_a: Path, run_b: Path, n_boot: int = 1000) -> dict[str, dict[str, float]]:
-    """Per configuration: pairs, medians of A and B, median of B - A with its 95% interval, pairs where B > A."""
+def compare(
+    run_a: Path, run_b: Path, n_boot: int = 1000, pair: tuple[str, str] | None = None
+) -> dict[str, dict[str, float]]:
+    """Per configuration: pairs, medians of A and B, median of B - A with its 95% interval, pairs where B > A.
+
+    ``pair = (config_a, config_b)`` compares configuration ``config_a`` of run A with ``config_b`` of run B instead
+    (one row, named ``"config_b - config_a"``); the two runs may be the same folder (two tier sets of one ablation).
+    """
     plan, rec_a, _ = load_records(run_a)
     _, rec_b, _ = load_records(run_b)
+    if pair is not None:
+        for run, name, recs in ((run_a, pair[0], rec_a), (run_b, pair[1], rec_b)):
+            if name not in recs:
+                raise FileNotFoundError(f"{run} has no configuration {name!r} (it has {', '.join(sorted(recs))})")
+        label = f"{pair[1]} - {pair[0]}"
+        rec_a, rec_b = {label: rec_a[pair[0]]}, {label: rec_b[pair[1]]}
     n_seeds = len(plan["walkforward"]["seeds"])
     rows = {}
     for name, p in paired_sharpes(rec_a, rec_b).items():
@@ -67,10 +83,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("run_a", help="walk-forward run folder A (e.g. the defaults)")
     p.add_argument("run_b", help="walk-forward run folder B (e.g. the tuned config), same folds and seeds")
     p.add_argument("--n-boot", type=int, default=1000)
+    p.add_argument(
+        "--pair",
+        nargs=2,
+        metavar=("CONFIG_A", "CONFIG_B"),
+        help="compare CONFIG_A of run A with CONFIG_B of run B (e.g. RUN RUN --pair tier1+2+3 all)",
+    )
     p.add_argument("--out", help="write the rows as JSON here")
     args = p.parse_args(argv)
     try:
-        rows = compare(Path(args.run_a), Path(args.run_b), args.n_boot)
+        rows = compare(Path(args.run_a), Path(args.run_b), args.n_boot, tuple(args.pair) if args.pair else None)
     except FileNotFoundError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -25,6 +25,7 @@ Usage::
 
     python -m experiments.benchmarks.throughput --out runs/bench/throughput.json
     python -m experiments.benchmarks.throughput --part ppo --rollouts 4
+    python -m experiments.benchmarks.throughput --part ppo --settings preset   # the quick-start preset's setting only
 """
 
 from __future__ import annotations
@@ -151,7 +152,8 @@ def ppo_part(args: argparse.Namespace) -> list[dict[str, Any]]:
     data = load(box.data)
     menu = dataclasses.replace(box, action="menu")
     rows = []
-    for setting, cfg in [*((s, box) for s in SETTINGS), (MENU_SETTING, menu)]:
+    settings = [] if args.settings == "preset" else [(s, box) for s in SETTINGS]
+    for setting, cfg in [*settings, (MENU_SETTING, menu)]:
         n = setting[0]
         items = len(cfg.menu) if cfg.action == "menu" else 0
         null_envs = [functools.partial(TrivialEnv, items) for _ in range(n)]
@@ -247,6 +249,12 @@ def main() -> None:
     p.add_argument("--copies", type=int, default=64, help="copies of the batched env measurement")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--rollouts", type=int, default=4, help="timed rollouts per PPO measurement (after one warm-up)")
+    p.add_argument(
+        "--settings",
+        choices=("all", "preset"),
+        default="all",
+        help="ppo part: every setting of SETTINGS and the preset's, or the preset's alone (MENU_SETTING)",
+    )
     p.add_argument("--train-steps", type=int, default=100_000, help="steps of each end-to-end train() run")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="write the result as JSON here")

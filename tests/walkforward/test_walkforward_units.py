@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -238,3 +239,26 @@ def test_compare_runs_pairs_only_the_same_test_year_and_seed_in_fold_major_order
     assert pairs["tier3"]["a"] == pytest.approx([200.7, 201.8]) and pairs["tier3"]["b"] == [1.0, 2.0]
     assert compare_main(["/nonexistent/a", "/nonexistent/b"]) == 2
     assert "is not a walk-forward run" in capsys.readouterr().err
+
+
+def test_compare_runs_pairs_two_tier_sets_of_one_run(monkeypatch, capsys):
+    from experiments.benchmarks import compare_runs
+    from experiments.walkforward.results import Record
+
+    def rec(name, fold, seed, sharpe):
+        return Record(name, fold, seed, {"sharpe_annual": sharpe}, np.zeros(3), ["choppy"] * 3, 1)
+
+    records = {
+        "tier1+2+3": [rec("tier1+2+3", f, s, 0.5) for f in (2007, 2008) for s in (0, 1)],
+        "all": [rec("all", f, s, 0.5 + 0.1 * s) for f in (2007, 2008) for s in (0, 1)],
+    }
+    plan = {"walkforward": {"seeds": [0, 1]}}
+    monkeypatch.setattr(compare_runs, "load_records", lambda root: (plan, records, []))
+    rows = compare_runs.compare(Path("run"), Path("run"), n_boot=50, pair=("tier1+2+3", "all"))
+    (row,) = rows.values()
+    assert list(rows) == ["all - tier1+2+3"] and row["pairs"] == 4 and row["b_higher"] == 2
+    assert row["median_b"] - row["median_a"] == pytest.approx(0.05)
+    with pytest.raises(FileNotFoundError, match="has no configuration 'all_maml'"):
+        compare_runs.compare(Path("run"), Path("run"), pair=("tier1+2+3", "all_maml"))
+    assert compare_runs.main(["run", "run", "--pair", "tier1+2+3", "nope"]) == 2
+    assert "has no configuration 'nope'" in capsys.readouterr().err
