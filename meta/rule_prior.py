@@ -28,13 +28,15 @@ from typing import Any
 import numpy as np
 
 from envs.features import LOOKBACK
-from meta.fullinfo import FullInfoPath, MenuRule, menu_rules, task_scores
+from envs.market import MarketData
+from meta.fullinfo import FullInfoPath, MenuRule, chain_totals, menu_rules, task_scores
 from meta.posterior import fit_prior
 from meta.rule_adapter import RuleAdapter
 
 __all__ = [
     "DEFAULT_METHOD",
     "default_adapter",
+    "fit_past",
     "fit_synthetic",
     "held_out_bands",
     "task_path",
@@ -99,3 +101,37 @@ def fit_synthetic(n_tasks: int = 64, n_bars: int = 1500, seed: int = 0, **env_kw
     paths = [task_path(p, int(n_bars), int(rng.integers(2**31)), **env_kwargs) for p in params]
     rules = menu_rules()
     return default_adapter(*task_scores(paths, rules, int(n_bars)), rules)
+
+
+def fit_past(data: MarketData, segment_bars: int = 252, **env_kwargs: Any) -> RuleAdapter:
+    """The default adapter with its prior fitted on a market's own past: every bar of ``data`` is before the first
+    decision the adapter will make (the caller cuts ``data`` there), and its tasks are consecutive segments of
+    ``segment_bars`` decision rows, each rule scored by the trades decided in the segment (a trade still open at the
+    end of ``data`` is closed at its last bar, as the full-information outcomes close it).
+
+    Args:
+        data: The past bars (at least the features' look-back plus two segments).
+        segment_bars: Decision rows per task (>= 20; 252: a year of daily bars).
+        **env_kwargs: Costs, limits, action map and ``min_trade`` of the simulation.
+
+    Raises:
+        ValueError: ``data`` holds fewer than two segments after the look-back.
+    """
+    if int(segment_bars) != segment_bars or segment_bars < 20:
+        raise ValueError(f"segment_bars={segment_bars!r} must be an integer >= 20 (e.g. 252: a year of daily bars)")
+    path = FullInfoPath.of(data, **env_kwargs)
+    n_seg = len(path) // int(segment_bars)
+    if n_seg < 2:
+        raise ValueError(
+            f"{len(data)} past bars give {len(path)} decision rows after the look-back: fewer than two segments of "
+            f"{segment_bars}; give more past bars or a smaller segment_bars"
+        )
+    rules = menu_rules()
+    items = path.items(tuple(rules))
+    scores, noise = [], []
+    for k in range(n_seg):
+        lo = len(path) - (n_seg - k) * int(segment_bars)  # the segments end at the last row: the most recent past
+        g, bars, n, q = chain_totals(items, path, lo, lo + int(segment_bars))
+        scores.append(g / np.maximum(bars, 1))
+        noise.append(q / np.maximum(n, 1))
+    return default_adapter(np.array(scores), np.array(noise), rules)

@@ -59,6 +59,9 @@ MARKET = "buy_and_hold_full"
 
 TIER4_RULES = "rules"
 """Tier 4 kind of a tier set: the online rule adapter (:class:`meta.rule_adapter.RuleAdapterPolicy`), the default."""
+TIER4_PAST = "rules_past"
+"""Tier 4 kind of a tier set: the online rule adapter with its prior fitted on the fold's own past
+(:func:`meta.rule_prior.fit_past`: each year of the fold's training and validation bars a task)."""
 TIER4_MAML = "maml"
 """Tier 4 kind of a tier set: the MAML specialists and the selector (:class:`meta.brain.Tier4Policy`)."""
 
@@ -66,7 +69,8 @@ TIER4_MAML = "maml"
 @dataclass(frozen=True)
 class TierSet:
     """Which tiers a unit switches on, whether PPO (Tier 3) decides or the composite rule does, and which Tier 4
-    (``tier4``: ``""`` none, :data:`TIER4_RULES` or :data:`TIER4_MAML`) trades the stack instead."""
+    (``tier4``: ``""`` none, :data:`TIER4_RULES`, :data:`TIER4_PAST` or :data:`TIER4_MAML`) trades the stack
+    instead."""
 
     name: str
     tier1: bool
@@ -94,6 +98,15 @@ TIER_SETS: dict[str, TierSet] = {
             tier4=TIER4_RULES,
         ),
         TierSet(
+            "all_past",
+            True,
+            True,
+            False,
+            "the Tier 1+2 stack traded by Tier 4's online rule adapter with its prior fitted on the fold's own past "
+            "(each year of the fold's training and validation bars a task) instead of synthetic tasks",
+            tier4=TIER4_PAST,
+        ),
+        TierSet(
             "all_maml",
             True,
             True,
@@ -107,9 +120,10 @@ TIER_SETS: dict[str, TierSet] = {
 """Tier sets by name."""
 
 
-ABLATION: tuple[str, ...] = tuple(t for t in TIER_SETS if t != "all_maml")
+ABLATION: tuple[str, ...] = tuple(t for t in TIER_SETS if t not in ("all_maml", "all_past"))
 """The tier sets of ``tradebrain ablate``: all but ``all_maml`` (its meta-training is the slow part of a run, and the
-adaptation benchmark found it does not adapt); name it in ``walkforward.tier_sets`` to run it."""
+adaptation benchmark found it does not adapt) and ``all_past`` (Tier 4's prior from the fold's past, a study:
+[results/walkforward-ablation.md]); name them in ``walkforward.tier_sets`` to run them."""
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from experiments.evaluation.policies import load_policy
 from experiments.files import write_json_atomic
 from experiments.reporting.evaluate import trials_counted
 from experiments.training import train as train_mod
-from experiments.walkforward.plan import BASELINES, BEFORE, MARKET, TIER4_RULES, TIER_SETS, Unit
+from experiments.walkforward.plan import BASELINES, BEFORE, MARKET, TIER4_PAST, TIER4_RULES, TIER_SETS, Unit
 
 
 def unit_file(root: Path, unit: Unit) -> Path:
@@ -114,10 +114,12 @@ def _policy_results(unit: Unit, cfg: RunConfig, data: Any, detector: Any, unit_d
 def _tier4_backtest(unit: Unit, cfg: RunConfig, env: Any, cache: Path, kw: dict[str, Any]) -> BacktestResult:
     """Backtest the unit's Tier 4 on ``env`` (the fold's Tier 1+2 test env); its choices go to ``run_info``
     (``rule_choices``: decision bar, rule, menu item; ``selector_choices`` for ``all_maml``)."""
-    if TIER_SETS[unit.tier_set].tier4 == TIER4_RULES:
+    kind = TIER_SETS[unit.tier_set].tier4
+    if kind in (TIER4_RULES, TIER4_PAST):
         from meta.rule_adapter import RuleAdapterPolicy
 
-        rules = RuleAdapterPolicy(rule_adapter(unit, cfg, cache), env, HISTORY_BARS, unit.tier_set)
+        adapter = rule_adapter(unit, cfg, cache) if kind == TIER4_RULES else past_rule_adapter(cfg, env)
+        rules = RuleAdapterPolicy(adapter, env, HISTORY_BARS, unit.tier_set)
         res = run_backtest(env, rules, **kw)
         res.run_info["rule_choices"] = [list(c) for c in rules.choices]
         return res
@@ -165,6 +167,25 @@ def rule_adapter(unit: Unit, cfg: RunConfig, cache: Path) -> Any:
     adapter = fit_synthetic(n_tasks, n_bars, unit.seed, **env_kwargs)
     write_json_atomic(path, adapter.to_json())  # a unit of this seed that finished first wrote the same prior
     return adapter
+
+
+PAST_SEGMENT_BARS = 252
+"""Decision rows of each task of :func:`past_rule_adapter`'s prior: a year of the fold's past."""
+
+
+def past_rule_adapter(cfg: RunConfig, env: Any) -> Any:
+    """The ``all_past`` unit's Tier 4: the rule adapter with its prior fitted on the fold's own past
+    (:func:`meta.rule_prior.fit_past`), the bars from the start of the fold's training window up to the bar before
+    its test window (training and validation: what every other tier set of the fold may learn from), each year of
+    them a task, with the fold's costs, limits, action map and ``min_trade``. Fitted per unit (about a second)."""
+    from experiments.training.meta import rule_env_kwargs
+    from meta.rule_adapter import market_slice
+    from meta.rule_prior import fit_past
+
+    base = env.unwrapped
+    first = int(np.searchsorted(np.asarray(base.data.index), np.datetime64(cfg.stack.train[0])))
+    past = market_slice(base.data, first, int(base.window[0]))
+    return fit_past(past, PAST_SEGMENT_BARS, **rule_env_kwargs(cfg))
 
 
 def tier4_brain(unit: Unit, cfg: RunConfig, cache: Path) -> Any:

@@ -139,3 +139,43 @@ def test_the_results_page_names_the_rules_tier4_traded_and_what_each_tier_set_me
     old = tier_set_descriptions(plan)  # a plan from before the rule adapter: its `all` was the MAML specialists
     assert "now `all_maml`" in old["all"] and old["rules"] == TIER_SETS["rules"].description
     assert tier_set_descriptions({**plan, "tier_sets": {"all": "x"}}) == {"all": "x"}
+
+
+def test_all_past_fits_tier4s_prior_on_the_folds_past_only(tiny_config, tmp_path, monkeypatch):
+    import meta.rule_prior
+
+    seen = []
+    real = meta.rule_prior.fit_past
+
+    def spy(data, segment_bars, **env_kwargs):  # type: ignore[no-untyped-def]
+        seen.append((data.index[0], data.index[-1], segment_bars))
+        return real(data, 60, **env_kwargs)  # the tiny fold's past holds too few years for 252-bar tasks
+
+    monkeypatch.setattr(meta.rule_prior, "fit_past", spy)
+    wf, cfg = load_walkforward(
+        tiny_config, ["walkforward.tier_sets=[all_past]", "walkforward.seeds=[0]", "walkforward.baselines=false"]
+    )
+    assert "all_past" in TIER_SETS and "all_past" not in ABLATION
+    units = plan_units(wf, cfg)
+    payloads = [run_unit(u, tmp_path) for u in units]
+    assert len(seen) == len(units) == 2 and not (tmp_path / "tier4").exists()  # fitted per unit, nothing cached
+    for unit, (first, last, _), payload in zip(units, seen, payloads, strict=True):
+        fold_cfg = unit.config()
+        assert first >= pd.Timestamp(fold_cfg.stack.train[0])  # from the fold's training window on
+        assert last < pd.Timestamp(fold_cfg.stack.test[0])  # and nothing of its test window
+        assert sum(payload["policies"]["all_past"]["rules"].values()) > 0  # decisions of the adapter
+
+
+def test_fit_past_scores_each_segment_of_the_past_and_refuses_too_little():
+    from meta.fullinfo import menu_rules
+    from meta.rule_prior import fit_past
+
+    data = SyntheticMarket.three_regime(student_df=5.0).generate(n_bars=700, seed=3).data
+    adapter = fit_past(data, 120)
+    prior = adapter.to_json()["prior"]
+    assert len(prior["mean"]) == len(menu_rules()) and np.all(np.isfinite(prior["mean"]))
+    assert prior["var"][0] == 0 and np.all(np.asarray(prior["var"][1:]) > 0)  # flat earns 0 in every segment
+    with pytest.raises(ValueError, match="fewer than two segments of 400"):
+        fit_past(data, 400)
+    with pytest.raises(ValueError, match="segment_bars=5 must be an integer >= 20"):
+        fit_past(data, 5)
