@@ -267,7 +267,7 @@ def test_train_init_from_starts_ppo_at_a_specialists_meta_learned_parameters(tin
     folder = brain.save(tmp_path / "tier4")
     with pytest.raises(ConfigError, match=r"needs stack\.action: box"):
         load_config("quickstart", overrides=[f"train.init_from={folder}:aggressive"])
-    box = ["stack.action=box", "ppo.full_info=0"]
+    box = ["stack.action=box", "ppo.full_info=0", "ppo.batch_size=64"]
     cfg = load_config("quickstart", overrides=[f"train.init_from={folder}:aggressive", "train.n_envs=1", *box])
     params = tier4_init(cfg)
     model = algos.make_model(cfg.algo, cfg.ppo, train_env(cfg), seed=0)
