@@ -119,8 +119,9 @@ def fit_past(data: MarketData, segment_bars: int = 252, **env_kwargs: Any) -> Ru
     """
     if int(segment_bars) != segment_bars or segment_bars < 20:
         raise ValueError(f"segment_bars={segment_bars!r} must be an integer >= 20 (e.g. 252: a year of daily bars)")
+    seg = int(segment_bars)
     path = FullInfoPath.of(data, **env_kwargs)
-    n_seg = len(path) // int(segment_bars)
+    n_seg = len(path) // seg
     if n_seg < 2:
         raise ValueError(
             f"{len(data)} past bars give {len(path)} decision rows after the look-back: fewer than two segments of "
@@ -130,8 +131,8 @@ def fit_past(data: MarketData, segment_bars: int = 252, **env_kwargs: Any) -> Ru
     items = path.items(tuple(rules))
     scores, noise = [], []
     for k in range(n_seg):
-        lo = len(path) - (n_seg - k) * int(segment_bars)  # the segments end at the last row: the most recent past
-        g, bars, n, q = chain_totals(items, path, lo, lo + int(segment_bars))
+        lo = len(path) - (n_seg - k) * seg  # the segments end at the last row: the most recent past
+        g, bars, n, q = chain_totals(items, path, lo, lo + seg)
         scores.append(g / np.maximum(bars, 1))
         noise.append(q / np.maximum(n, 1))
     return default_adapter(np.array(scores), np.array(noise), rules)

@@ -183,8 +183,7 @@ def past_rule_adapter(cfg: RunConfig, env: Any) -> Any:
     from meta.rule_prior import fit_past
 
     base = env.unwrapped
-    first = int(np.searchsorted(np.asarray(base.data.index), np.datetime64(cfg.stack.train[0])))
-    past = market_slice(base.data, first, int(base.window[0]))
+    past = market_slice(base.data, base.data.bar_at(cfg.stack.train[0]), int(base.window[0]))
     return fit_past(past, PAST_SEGMENT_BARS, **rule_env_kwargs(cfg))
 
 
