@@ -40,6 +40,8 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices,
 from agents.config import Split, StackConfig, base_env
 from agents.tier1 import ComponentBandit
 from agents.tier1.batch import BanditBatch
+from agents.tier1.market import market_weights
+from agents.tier1.wrapper import regime_names
 from agents.tier2 import RegimeDetector, RegimeWrapper
 from envs.batch import BAR, START, BatchCore
 from envs.data import MarketData, load
@@ -124,6 +126,11 @@ class BatchedStack:
             self._trade_row = np.where(flat, -1, self._bar_row)
         else:
             self._bar_row = self._trade_row = np.full(n_bars, -1, np.int64)
+        self.path: np.ndarray | None = None
+        """Tier 1's weights at every bar with ``tier1_learns_from: market`` (the wrapper's own rows), else None."""
+        if self.tier1 and cfg.tiers.tier1_learns_from == "market":
+            regimes = regime_names(self.regime) if self.regime is not None and proto.per_regime else None
+            self.path = market_weights(proto, market.close, base.features.components, cfg.tiers.tier1_horizon, regimes)
         self.step_arrays = StackStep(
             weights=self.core.weights,
             regime_probs=self.core.regime,
@@ -147,7 +154,10 @@ class BatchedStack:
         bar into slots 15-18 and into the core (for the next trade's record)."""
         if not self.tier1:
             return
-        weights = self.bandits.weights(self._bar_row[self.core.is_[:, BAR]])
+        if self.path is not None:
+            weights = self.path[self.core.is_[:, BAR]]
+        else:
+            weights = self.bandits.weights(self._bar_row[self.core.is_[:, BAR]])
         if rows is None:
             self.core.weights[:] = weights
             obs[:, _T1] = weights
@@ -190,7 +200,7 @@ class BatchedStack:
             trades = [core.info(i, trades[i]) if mask[i] else None for i in range(self.n)]
         if self.tier1:
             closed = np.flatnonzero(traded)
-            if self.learn and len(closed):
+            if self.learn and self.path is None and len(closed):
                 decision = core.tr_u[closed, 0]
                 net_return = core.tr_f[closed, 7] / core.tr_f[closed, 6] - 1.0  # as the trade record's net_return
                 self.bandits.update(closed, core.components[decision], net_return, self._trade_row[decision])

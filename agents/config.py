@@ -40,6 +40,9 @@ class TierConfig:
         tier2: HMM regime probabilities (slots 19-23) and the crisis rule; uniform 0.2 when off.
         tier1_gamma: Discount of the bandit's posteriors (1.0 = no forgetting).
         tier1_per_regime: Keep one set of posteriors per regime (uses Tier 2's regime when on).
+        tier1_learns_from: ``trades`` (the agent's closed trades, restarting every episode) or ``market`` (every
+            bar's outcome ``tier1_horizon`` bars later, from the data's first bar: :mod:`agents.tier1.market`).
+        tier1_horizon: Bars to each outcome Tier 1 learns from with ``tier1_learns_from: market``.
         tier2_states: Hidden states of the Gaussian HMM.
         tier2_restarts: EM restarts when fitting the HMM.
         tier2_fit_bars: Bars before a window used to fit its detector (at least :data:`TIER2_MIN_FIT_BARS`).
@@ -52,6 +55,8 @@ class TierConfig:
     tier2: bool = True
     tier1_gamma: float = 0.97
     tier1_per_regime: bool = True
+    tier1_learns_from: str = "trades"
+    tier1_horizon: int = 5
     tier2_states: int = 3
     tier2_restarts: int = 3
     tier2_fit_bars: int = 750
@@ -64,6 +69,16 @@ class TierConfig:
             raise ValueError(
                 f"TierConfig.tier1_gamma={self.tier1_gamma!r} must be in (0, 1]: the discount of the bandit's "
                 "posteriors per trade (1 = never forget), e.g. 0.97 (about 33 trades of memory)"
+            )
+        if self.tier1_learns_from not in ("trades", "market"):
+            raise ValueError(
+                f"TierConfig.tier1_learns_from={self.tier1_learns_from!r} is not one of ['trades', 'market']: "
+                "what Tier 1's bandit learns from, e.g. 'trades'"
+            )
+        if isinstance(self.tier1_horizon, bool) or not isinstance(self.tier1_horizon, int) or self.tier1_horizon < 1:
+            raise ValueError(
+                f"TierConfig.tier1_horizon={self.tier1_horizon!r} must be an integer >= 1: the bars from a component "
+                "score to the close its outcome is measured at, e.g. 5"
             )
         for name, low, example in (("tier2_states", 2, 3), ("tier2_restarts", 1, 3)):
             if getattr(self, name) < low:

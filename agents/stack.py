@@ -130,7 +130,14 @@ def wrap(env: TradingEnv, cfg: StackConfig, detector: RegimeDetector | None, *, 
         wrapped = RegimeWrapper(wrapped, detector, fit_bars=cfg.tiers.tier2_fit_bars)
     if cfg.tiers.tier1:
         bandit = ComponentBandit(gamma=cfg.tiers.tier1_gamma, per_regime=cfg.tiers.tier1_per_regime and cfg.tiers.tier2)
-        wrapped = ComponentWeightWrapper(wrapped, bandit, learn=learn, reset_each_episode=True)
+        wrapped = ComponentWeightWrapper(
+            wrapped,
+            bandit,
+            learn=learn,
+            reset_each_episode=True,
+            learns_from=cfg.tiers.tier1_learns_from,
+            horizon=cfg.tiers.tier1_horizon,
+        )
     if cfg.action == "menu":  # outermost: the agent picks an item of the bracket menu
         wrapped = MenuActionWrapper(wrapped, cfg.menu)
     return wrapped

@@ -15,6 +15,7 @@ import gymnasium as gym
 import numpy as np
 
 from agents.tier1.bandit import ComponentBandit
+from agents.tier1.market import LEARNS_FROM, learned_regime, market_weights
 from agents.tier1.quadrature import prob_best as prob_best  # re-exported: part of Tier 1's API
 from agents.tier1.quadrature import project_capped_simplex as project_capped_simplex
 from envs.layout import COMPONENTS, OBS_LAYOUT
@@ -25,6 +26,18 @@ def _as_info(info: dict[str, Any]) -> Info:
     """The inner env's ``info``: an :class:`~envs.records.Info` is written in place (as Gymnasium's own wrappers
     add keys to the info they pass on), any other dict is copied into one."""
     return info if type(info) is Info else Info(info)
+
+
+def regime_names(env: gym.Env) -> list[str | None] | None:
+    """The regime of every bar of the data as Tier 1 learns it (:func:`~agents.tier1.market.learned_regime` of each row
+    of the first :class:`~agents.tier2.RegimeWrapper` inside ``env``), or None without one."""
+    inner: Any = env
+    while inner is not None:
+        probs = getattr(inner, "probs", None)
+        if isinstance(probs, np.ndarray) and hasattr(inner, "detector"):
+            return [learned_regime(row) for row in probs]
+        inner = getattr(inner, "env", None)
+    return None
 
 
 class ComponentWeightWrapper(gym.Wrapper):
@@ -49,6 +62,10 @@ class ComponentWeightWrapper(gym.Wrapper):
     every episode at the snapshot, the prior by default). Pass a bandit learned on earlier data only to start
     from it.
 
+    ``learns_from="market"`` learns from every bar's outcome ``horizon`` bars later instead of the agent's trades
+    (:mod:`agents.tier1.market`): the weights of every bar of the data are computed once, from bar 0 (a function of
+    the data alone, causal), so they carry across episodes; ``learn`` and ``reset_each_episode`` do not apply.
+
     ``reset_each_episode=False`` is the opt-out for a live brain: the bandit keeps learning across episodes, as
     when time only moves forward and each episode continues the last. Do not use it with random starts or
     repeated passes over one window: the observations would then carry outcomes of later trades.
@@ -61,6 +78,8 @@ class ComponentWeightWrapper(gym.Wrapper):
         learn: Update the bandit from closed trades; False freezes it at the starting state.
         reset_each_episode: Restore the starting state at every ``reset()`` (causal in every context); False
             keeps learning across episodes (live use only).
+        learns_from: ``"trades"`` (the agent's closed trades) or ``"market"`` (every bar's outcome).
+        horizon: Bars to each outcome with ``learns_from="market"``.
 
     Example:
         A fresh bandit starts at uniform weights and learns from the trades of the current episode::
@@ -82,6 +101,8 @@ class ComponentWeightWrapper(gym.Wrapper):
         per_regime_from_info: bool = True,
         learn: bool = True,
         reset_each_episode: bool = True,
+        learns_from: str = "trades",
+        horizon: int = 5,
     ) -> None:
         if not isinstance(env, gym.Env):
             raise TypeError(f"env must be a gymnasium.Env, got {type(env).__name__}")
@@ -97,6 +118,8 @@ class ComponentWeightWrapper(gym.Wrapper):
                 f"env observation space is {space}; "
                 f"expected a Box of shape ({OBS_LAYOUT.size},) laid out as envs.layout.OBS_LAYOUT"
             )
+        if learns_from not in LEARNS_FROM:
+            raise ValueError(f"learns_from={learns_from!r} is not one of {list(LEARNS_FROM)}; e.g. 'trades'")
         super().__init__(env)
         self.bandit = copy.deepcopy(bandit) if bandit is not None else ComponentBandit()
         self.start_state = self.bandit.snapshot()
@@ -108,6 +131,19 @@ class ComponentWeightWrapper(gym.Wrapper):
         self._set_weights = getattr(env.unwrapped, "set_weights", None)
         self._sent: list[float] | None = None  # the weights last handed to the base env, and as a Record
         self._record = Record()
+        self.learns_from = learns_from
+        self.path: np.ndarray | None = None
+        """``(n, 4)`` weights at every bar of the data with ``learns_from="market"`` (None otherwise)."""
+        if learns_from == "market":
+            base: Any = env.unwrapped
+            for attr in ("data", "features", "bar"):
+                if not hasattr(base, attr):
+                    raise TypeError(f"env.unwrapped has no {attr!r}; learns_from='market' needs a TradingEnv")
+            regimes = regime_names(env) if per_regime_from_info else None
+            self.path = market_weights(self.bandit, base.data.close, base.features.components, horizon, regimes)
+            self._path32 = self.path.astype(np.float32)
+            self._path_rows = self.path.tolist()
+            self._base = base
 
     @staticmethod
     def _trade_regime(trade: Mapping[str, Any]) -> str | None:
@@ -123,6 +159,15 @@ class ComponentWeightWrapper(gym.Wrapper):
 
     def _write(self, obs: np.ndarray, info: Info, *, new_episode: bool = False) -> np.ndarray:
         """The observation with the current weights in slots 15-18 (a copy), and ``info["weights"]`` set."""
+        if self.path is not None:
+            bar = int(self._base.bar)
+            w_list = self._path_rows[bar]
+            if callable(self._set_weights):
+                self._set_weights(w_list)
+            obs = np.array(obs, dtype=np.float32, copy=True)
+            obs[self._slice] = self._path32[bar]
+            info["weights"] = Record(zip(COMPONENTS, w_list, strict=True))
+            return obs
         # the current regime: info["regime"]["name"] (a Record from the Tier 2 wrapper: no ABC check)
         regime = info.get("regime") if self.per_regime_from_info else None
         if type(regime) is Record or isinstance(regime, Mapping):
@@ -150,7 +195,7 @@ class ComponentWeightWrapper(gym.Wrapper):
         obs, reward, terminated, truncated, info = self.env.step(action)
         info = _as_info(info)
         trade = info.get("trade")
-        if trade is not None and self.learn:
+        if trade is not None and self.learn and self.path is None:
             if type(trade) is not Record and not isinstance(trade, Mapping):
                 raise TypeError(f"info['trade'] must be a Mapping, got {type(trade).__name__}")
             if "components" not in trade or "net_return" not in trade:

@@ -69,7 +69,12 @@ def _base_kwargs(name: str, cfg: PPOConfig) -> dict[str, Any]:
 def _policy_kwargs(name: str, cfg: PPOConfig) -> dict[str, Any]:
     if name in ON_POLICY:
         arch = list(cfg.net_arch)
-        return {"net_arch": {"pi": arch, "vf": arch}, "log_std_init": cfg.log_std_init}
+        kwargs: dict[str, Any] = {"net_arch": {"pi": arch, "vf": arch}, "log_std_init": cfg.log_std_init}
+        if cfg.tier1_gate:
+            from agents.tier3.gate import Tier1Gate
+
+            kwargs["features_extractor_class"] = Tier1Gate
+        return kwargs
     arch = list(OFF_POLICY_NET_ARCH)
     return {"net_arch": {"pi": arch, "qf": arch}}
 

@@ -43,6 +43,7 @@ class PPOConfig:
             gradient steps on the expected utility of every bracket-menu item at the rollout's decisions; needs
             ``stack.action: menu``. 0 turns it off (PPO learns from the trades it took only).
         full_info_epochs: Passes over a rollout's decisions of the full-information loss.
+        tier1_gate: Give the policy Tier 1's weighted components as extra inputs (:mod:`agents.tier3.gate`).
     """
 
     learning_rate: float = 3e-4
@@ -59,6 +60,7 @@ class PPOConfig:
     log_std_init: float = -0.5
     full_info: float = 0.0
     full_info_epochs: int = 4
+    tier1_gate: bool = False
 
     def __post_init__(self) -> None:
         for name, low, high, how in _BOUNDS:
@@ -66,6 +68,8 @@ class PPOConfig:
             if not _inside(value, low, high, how):
                 where = f"in {how[0]}{low:g}, {high:g}{how[1]}" if high < _INF else f"{how} {low:g}"
                 raise ValueError(f"PPOConfig.{name}={value!r} must be {where}, e.g. {getattr(PPOConfig, name)!r}")
+        if not isinstance(self.tier1_gate, bool):
+            raise TypeError(f"PPOConfig.tier1_gate={self.tier1_gate!r} must be true or false")
         if any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in self.net_arch):
             raise ValueError(f"PPOConfig.net_arch={list(self.net_arch)!r} must list layer sizes >= 1, e.g. [64, 64]")
 

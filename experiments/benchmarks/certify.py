@@ -23,6 +23,8 @@ measurement: the market's test path must give it a positive growth and an accura
 
 Learners (``--learners``): ``rule`` (the ceiling), ``full_info_comp`` and ``full_info_all`` (a categorical policy
 over the bracket menu fitted offline on full-information outcomes from the component slots / all 27 slots),
+``full_info_regime`` (the same on the component slots and the generator's true regime, which no other learner sees:
+how much of the rule regime information alone would give this learner),
 ``menu_feedback`` (PPO on the menu from its own trades), ``ppo_box_g0`` (PPO on the Box, discount 0),
 ``ppo_box`` (PPO on the Box with the planted-edge preset's old settings) and ``default`` (the config under test:
 ``--config``, default ``planted_edge``, which the certification certifies).
@@ -134,7 +136,7 @@ LEARNERS: dict[str, list[str]] = {
     ],
 }
 """PPO learners: config overrides on top of ``--config``."""
-OFFLINE = ("full_info_comp", "full_info_all")
+OFFLINE = ("full_info_comp", "full_info_all", "full_info_regime")
 RULES = ("rule",)
 
 
@@ -254,13 +256,21 @@ def train_ppo(cfg: Any) -> tuple[Any, dict[str, Any]]:
     return load_policy(model), {"steps": cfg.train.total_timesteps, "seconds": time.perf_counter() - t0}
 
 
-def fit_full_info(cfg: Any, slots: str, seed: int, rollout_steps: int = 400, epochs: int = 60) -> tuple[Any, dict]:
+def fit_full_info(
+    cfg: Any,
+    slots: str,
+    seed: int,
+    rollout_steps: int = 400,
+    epochs: int = 60,
+    regimes: tuple[np.ndarray, np.ndarray] | None = None,
+) -> tuple[Any, dict]:
     """A categorical policy over the bracket menu fitted offline on full-information outcomes.
 
     Observations come from a rollout of random menu items through the training stack (64 copies); every item's
     outcome at each observed decision comes from :class:`agents.tier3.full_info.Outcomes`. The policy (one hidden
     layer of 64) maximises the expected utility of :func:`agents.tier3.full_info.expected_utility`, with the rate
-    ``rho`` of its own greedy decisions; it reads the component slots (``comp``) or all 27 (``all``).
+    ``rho`` of its own greedy decisions; it reads the component slots (``comp``) or all 27 (``all``), and with
+    ``regimes`` (the true regime of every bar of the training data and of the test data) also the true regime.
     """
     import torch
 
@@ -281,7 +291,10 @@ def fit_full_info(cfg: Any, slots: str, seed: int, rollout_steps: int = 400, epo
         xs.append(obs.copy())
         obs, *_ = venv.step(rng.integers(0, len(stack.menu), 64))
     cols = slice(11, 15) if slots == "comp" else slice(0, 27)
-    x = torch.tensor(np.concatenate(xs)[:, cols])
+    x_np = np.concatenate(xs)[:, cols]
+    if regimes is not None:
+        x_np = np.column_stack([x_np, regimes[0][np.concatenate(bars)]]).astype(np.float32)
+    x = torch.tensor(x_np)
     g, s = outcomes.rows(np.concatenate(bars))
     growth, spans = torch.tensor(g, dtype=torch.float32), torch.tensor(s, dtype=torch.float32)
     torch.manual_seed(seed)
@@ -300,8 +313,9 @@ def fit_full_info(cfg: Any, slots: str, seed: int, rollout_steps: int = 400, epo
         rho = max(0.0, 0.8 * rho + 0.2 * rate)
 
     def policy(obs: np.ndarray, info: Mapping[str, Any]) -> np.int64:
+        row = obs[cols] if regimes is None else np.append(obs[cols], regimes[1][int(info["bar"])]).astype(np.float32)
         with torch.no_grad():
-            return np.int64(net(torch.as_tensor(obs[cols])[None]).argmax())
+            return np.int64(net(torch.as_tensor(row)[None]).argmax())
 
     return policy, {"steps": rollout_steps * 64, "seconds": time.perf_counter() - t0, "rho": rho}
 
@@ -318,7 +332,7 @@ def run_unit(task: dict[str, Any]) -> dict[str, Any]:
     market, seed = MARKETS[task["market"]], int(task["seed"])
     root = Path(task["root"]) / f"{task['market']}-s{seed}"
     root.mkdir(parents=True, exist_ok=True)
-    train_data, _ = market_data(market, TRAIN_BARS, seed)
+    train_data, train_labels = market_data(market, TRAIN_BARS, seed)
     data_file = root / "train.csv"
     train_data.to_frame().rename_axis("date").to_csv(data_file)
     test_data, labels = market_data(market, task["warmup"] + task["test_bars"], 10_000 + seed)
@@ -352,7 +366,9 @@ def run_unit(task: dict[str, Any]) -> dict[str, Any]:
         if name in RULES:
             continue
         if name in OFFLINE:
-            policy, info[name] = fit_full_info(base_cfg, "comp" if name.endswith("comp") else "all", seed)
+            truth = (np.asarray(train_labels), np.asarray(labels)) if name == "full_info_regime" else None
+            slots = "all" if name == "full_info_all" else "comp"
+            policy, info[name] = fit_full_info(base_cfg, slots, seed, regimes=truth)
             env = env_factory("menu")
         else:
             cfg = _config(task["config"], data_file, root / "runs" / name, task["variants"][name], seed, task["steps"])

@@ -35,6 +35,7 @@ import pandas as pd
 
 from agents.rules import CompositeScoreRule
 from agents.tier1 import ComponentBandit
+from agents.tier1.market import MarketTier1
 from agents.tier2 import RegimeDetector, regime_confidence
 from agents.tier3.obs_norm import ObsNormalizer
 from envs.features import LOOKBACK, compute_features
@@ -195,6 +196,9 @@ class LiveBrain(BrainMemory):
         self.tier2_fit_bars = int(t2.get("fit_bars", 500))
         """Without a fitted detector in the bundle, each ticker fits its own on its first ``fit_bars`` bars."""
         self.bandit = ComponentBandit.from_json(t1["bandit"]) if t1.get("bandit") else ComponentBandit()
+        self.tier1_market = self.tier1 and t1.get("learns_from", "trades") == "market"
+        """Tier 1 learns from each ticker's bars (:mod:`agents.tier1.market`), not from reported trades."""
+        self.tier1_horizon = int(t1.get("horizon", 5))
         self.account = LiveAccount(self.limits, self.reward, int(env.get("win_rate_window", 20)))
         self.norm = ObsNormalizer.from_json(spec["obs_norm"], "bundle.json obs_norm") if spec.get("obs_norm") else None
         self.tier4: Tier4Onnx | None = None
@@ -251,6 +255,9 @@ class LiveBrain(BrainMemory):
             last = (spec.get("tier2") or {}).get("last_regime")
             if brain.tier2 and last is not None:  # the detector's filter state is the one after the warmup bars
                 hist.regime = tuple(float(x) for x in last)
+            state = (spec.get("tier1") or {}).get("market_state")
+            if brain.tier1_market and state:  # so is Tier 1's, learned from every bar before them
+                hist.tier1 = MarketTier1.from_json(state)
         return brain
 
     @staticmethod
@@ -277,7 +284,8 @@ class LiveBrain(BrainMemory):
             det = RegimeDetector.from_json(self._detector_json)
             if fresh_filter:
                 det.reset_filter()
-        return TickerHistory(ticker, self.history_bars, det)
+        tier1 = MarketTier1(self.bandit, self.tier1_horizon) if self.tier1_market else None
+        return TickerHistory(ticker, self.history_bars, det, tier1)
 
     def _new_ticker(self, ticker: str, *, fresh_filter: bool = True) -> TickerHistory:
         hist = self.tickers[ticker] = self._make_ticker(ticker, fresh_filter=fresh_filter)
@@ -381,9 +389,12 @@ class LiveBrain(BrainMemory):
             return tuple(OBS_LAYOUT.default_tier2().astype(float).tolist()), None
         return hist.regime, regime_name(hist.regime)
 
-    def _weights(self, regime: str | None) -> list[float]:
+    def _weights(self, regime: str | None, hist: TickerHistory | None = None) -> list[float]:
         if not self.tier1:
             return OBS_LAYOUT.default_tier1().astype(float).tolist()
+        if self.tier1_market:  # the ticker's own learner (the prior's weights before it has one)
+            learner = hist.tier1 if hist is not None and hist.tier1 is not None else None
+            return (learner.weights(regime) if learner else self.bandit.weights(regime)).tolist()  # type: ignore[no-any-return]
         return self.bandit.weights(regime).tolist()  # type: ignore[no-any-return]
 
     def _observation(
@@ -401,7 +412,7 @@ class LiveBrain(BrainMemory):
         for name, value in scores.items():
             comps[COMPONENTS.index(name)] = value
         regime = self._regime(hist if ready else None)
-        weights = self._weights(regime[1])
+        weights = self._weights(regime[1], hist)
         market = [0.0] * 6 if feats is None else np.nan_to_num(feats[:6]).tolist()
         values = [*self.account.portfolio_slots(), *market, *comps, *weights, *regime[0]]
         obs = np.array([*values, *self.account.performance_slots()], dtype=np.float32)
@@ -567,7 +578,7 @@ class LiveBrain(BrainMemory):
             regime=name,
             regime_probs=dict(zip(REGIMES, map(float, probs), strict=True)),
             confidence=float(regime_confidence(np.asarray(probs))),
-            weights=dict(zip(COMPONENTS, self._weights(name), strict=True)),
+            weights=dict(zip(COMPONENTS, self._weights(name, hist), strict=True)),
             components=dict(zip(COMPONENTS, comps, strict=True)),
             breaker=risk.state.name,
             reasons=tuple(reasons),

@@ -243,6 +243,25 @@ def _tier2(cfg: RunConfig, data: MarketData, start: int) -> dict[str, Any]:
     }
 
 
+def _tier1_market(cfg: RunConfig, data: MarketData, start: int) -> dict[str, Any]:
+    """Tier 1 learning from the market (:mod:`agents.tier1.market`) after bars [0, start) of the run's data: the
+    backtest's own stack gives the component scores and the regimes, so the live brain continues its path."""
+    from agents.stack import make_env
+    from agents.tier1.market import MarketTier1
+    from agents.tier1.wrapper import regime_names
+
+    s = cfg.stack
+    env = make_env(s, "test", data=data)
+    base: Any = env.unwrapped
+    names = regime_names(env)
+    bandit = ComponentBandit(gamma=s.tiers.tier1_gamma, per_regime=s.tiers.tier1_per_regime and s.tiers.tier2)
+    learner = MarketTier1(bandit, s.tiers.tier1_horizon)
+    comps = np.asarray(base.features.components, dtype=np.float64).tolist()
+    for t in range(start):
+        learner.step(float(data.close[t]), comps[t], None if names is None else names[t])
+    return learner.to_json()
+
+
 def _theme(data: MarketData) -> np.ndarray:
     """The theme score the Tier 2 wrapper gives the detector: the env's theme component, 0 before its look-back."""
     from envs.features import compute_features
@@ -289,7 +308,12 @@ def build_spec(cfg: RunConfig, run_dir: Path, model_file: Path | None, algo: str
         "action_map": ActionMap(max_position=s.limits.max_position, max_hold=s.max_hold).to_json(),
         "env": _env_section(cfg),
         "features": {"lookback": LOOKBACK, "history_bars": HISTORY_BARS},
-        "tier1": {"enabled": s.tiers.tier1, "bandit": bandit.to_json()},
+        "tier1": {
+            "enabled": s.tiers.tier1,
+            "bandit": bandit.to_json(),
+            "learns_from": s.tiers.tier1_learns_from,
+            "horizon": s.tiers.tier1_horizon,
+        },
         "meta": {"specialists": [], "selector": None},
     }
 
@@ -331,6 +355,8 @@ def export_bundle(
     first = data.bar_at(start or cfg.stack.test[0])
     spec = build_spec(cfg, run_dir, model_file, type(model).__name__)
     spec["tier2"] = _tier2(cfg, data, first)
+    if cfg.stack.tiers.tier1 and cfg.stack.tiers.tier1_learns_from == "market":
+        spec["tier1"]["market_state"] = _tier1_market(cfg, data, first)
     spec["obs_norm"] = read_obs_norm(model_file)
     spec["policy"] = {"kind": "onnx", "file": "policy.onnx", "input": "obs", "output": "action", "opset": OPSET}
     spec["policy"]["check"] = {"max_abs_diff": diff, "n_obs": n_check, "atol": atol}

@@ -68,7 +68,7 @@ class BrainMemory:
             self.counts["duplicates"] += 1
             return {"trade_id": tid, "accepted": False, "duplicate": True, "weights": self.current_weights()}
         net = record["net_return"]
-        if self.tier1:
+        if self.tier1 and not self.tier1_market:  # a market-learning Tier 1 learns from the bars, not from trades
             self.bandit.update(record["components"], net, ComponentWeightWrapper._trade_regime(record))
         self.account.record_trade(net)
         self.learned.add(tid)
@@ -170,7 +170,7 @@ class BrainMemory:
         """
         hist = None if ticker is None else self._known(ticker)
         name = self._regime(hist if hist is not None and hist.ready else None)[1]  # what its decisions use
-        return dict(zip(COMPONENTS, self._weights(name), strict=True))
+        return dict(zip(COMPONENTS, self._weights(name, hist), strict=True))
 
     def regime(self, ticker: str | None = None) -> dict[str, Any]:
         """Current regime of ``ticker`` (default: the last ticker seen): name, probabilities, confidence.

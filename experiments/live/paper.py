@@ -172,7 +172,13 @@ def broker_env(spec: Mapping[str, Any], data: MarketData, window: tuple[Any, Any
     if t2.get("enabled"):
         env = RegimeWrapper(env, RegimeDetector.from_json(t2["detector"]))
     if t1.get("enabled"):
-        env = ComponentWeightWrapper(env, ComponentBandit.from_json(t1["bandit"]), reset_each_episode=True)
+        env = ComponentWeightWrapper(
+            env,
+            ComponentBandit.from_json(t1["bandit"]),
+            reset_each_episode=True,
+            learns_from=t1.get("learns_from", "trades"),
+            horizon=int(t1.get("horizon", 5)),
+        )
     return env
 
 

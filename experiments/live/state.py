@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from agents.tier1.market import MarketTier1, learned_regime
 from agents.tier2 import RegimeDetector
 from envs.data import MarketData
 from envs.features import LOOKBACK, compute_features
@@ -29,6 +30,8 @@ from envs.risk import Breaker, BreakerEvent, RiskLimits, RiskManager
 _UNIFORM_REGIME = tuple(OBS_LAYOUT.default_tier2().astype(np.float64).tolist())
 _PRICES = ("open", "high", "low", "close")
 _THEME = OBS_LAYOUT.index("theme") - OBS_LAYOUT.group_slice("market").start
+_COMPONENTS = slice(_THEME, _THEME + len(COMPONENTS))
+"""The component scores in a row of :meth:`TickerHistory` features (market features, then components)."""
 
 
 class LiveInputError(ValueError):
@@ -301,9 +304,13 @@ class TickerHistory:
         ticker: Name.
         history_bars: Bars kept (at least :data:`~envs.features.LOOKBACK` + 1).
         detector: A fitted detector whose online filter state belongs to this ticker, or None (Tier 2 off).
+        tier1: The ticker's Tier 1 learner when the bundle's Tier 1 learns from the market
+            (:class:`~agents.tier1.market.MarketTier1`: one step per bar, under the bar's regime), else None.
     """
 
-    def __init__(self, ticker: str, history_bars: int, detector: RegimeDetector | None) -> None:
+    def __init__(
+        self, ticker: str, history_bars: int, detector: RegimeDetector | None, tier1: MarketTier1 | None = None
+    ) -> None:
         self.ticker = ticker
         self.history_bars = max(int(history_bars), LOOKBACK + 1)
         self.detector = detector
@@ -314,6 +321,7 @@ class TickerHistory:
         self.features: np.ndarray | None = None  # (10,) market + components of the last bar, float64
         self.regime: tuple[float, ...] = _UNIFORM_REGIME
         self.n_seen = 0
+        self.tier1 = tier1
 
     @property
     def last_time(self) -> pd.Timestamp | None:
@@ -371,8 +379,9 @@ class TickerHistory:
             col.extend(getattr(b, key) for b in bars)
 
     def extend(self, bars: Sequence[Bar], *, filter_regime: bool = True) -> np.ndarray:
-        """Append bars (checked by :meth:`check_new` first) and update features and regime; returns the bars'
-        themes."""
+        """Append bars (checked by :meth:`check_new` first) and update features, regime and Tier 1; returns the
+        bars' themes. ``filter_regime=False`` leaves the regime filter and the Tier 1 learner as they are (a bundle's
+        warm-up bars: their states come with the bundle)."""
         self.check_new(bars, "bars" if len(bars) > 1 else "bar")
         chunk = max(1, self.history_bars // 2)  # every bar keeps at least half the history behind it
         themes = [self._extend_chunk(bars[i : i + chunk], filter_regime) for i in range(0, len(bars), chunk)]
@@ -386,9 +395,12 @@ class TickerHistory:
         rows = np.concatenate([feats.market, feats.components], axis=1)[-n_new:]
         self.features = rows[-1].copy()
         themes = np.nan_to_num(rows[:, _THEME], nan=0.0)  # the theme the env's Tier 2 wrapper gives the detector
-        if self.detector is not None and filter_regime:
-            for b, theme in zip(bars, themes, strict=True):
-                self.regime = tuple(self.detector.update(b.close, b.vix, float(theme)).tolist())
+        if filter_regime:
+            for i, (b, theme) in enumerate(zip(bars, themes, strict=True)):
+                if self.detector is not None:
+                    self.regime = tuple(self.detector.update(b.close, b.vix, float(theme)).tolist())
+                if self.tier1 is not None:  # the outcome of the bar `horizon` back, then this bar's scores
+                    self.tier1.step(b.close, rows[i, _COMPONENTS].tolist(), learned_regime(self.regime))
         return themes
 
     def to_json(self, *, bars: bool = True) -> dict[str, Any]:
@@ -401,6 +413,7 @@ class TickerHistory:
             "regime": list(self.regime),
             "n_seen": self.n_seen,
             "detector": None if self.detector is None else self.detector.to_json(),
+            "tier1": None if self.tier1 is None else self.tier1.to_json(),
         }
         if bars:
             out["bars"] = [b.to_json() for b in self.bars]
@@ -409,7 +422,8 @@ class TickerHistory:
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> TickerHistory:
         det = None if d["detector"] is None else RegimeDetector.from_json(d["detector"])
-        obj = cls(d["ticker"], d["history_bars"], det)
+        tier1 = MarketTier1.from_json(d["tier1"]) if d.get("tier1") else None
+        obj = cls(d["ticker"], d["history_bars"], det, tier1)
         obj._append([Bar.from_json(b) for b in d["bars"]])
         feats = d["features"]
         obj.features = None if feats is None else np.array([np.nan if x is None else x for x in feats], np.float64)

@@ -49,6 +49,16 @@ def tiny_box_run(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_market_run(tmp_path_factory) -> Path:
+    """A trained run folder whose Tier 1 learns from the market (``stack.tiers.tier1_learns_from: market``)."""
+    from experiments.config import load_config
+    from experiments.training.train import train
+
+    sets = [*TINY, "stack.tiers.tier1_learns_from=market", f"runs_dir={tmp_path_factory.mktemp('market_runs')}"]
+    return train(load_config("quickstart", overrides=sets), progress=False).run_dir
+
+
+@pytest.fixture(scope="session")
 def tiny_bundle(tiny_run, tmp_path_factory) -> Path:
     """The run's bundle (policy.onnx, warmup.json, bundle.json)."""
     from experiments.live.export import export_bundle

@@ -30,6 +30,35 @@ def test_live_brain_replays_the_backtest(tiny_run, tiny_bundle):
     )
 
 
+def test_live_brain_replays_the_backtest_with_tier1_learning_from_the_market(tiny_market_run, tmp_path):
+    """Tier 1 learning from every bar (``tier1_learns_from: market``): the bundle carries the learner's state after
+    the warm-up bars and the brain steps it with each bar, so its weights and decisions are the backtest's."""
+    from experiments.live.brain import LiveBrain
+    from experiments.live.export import export_bundle
+
+    cfg = load_config(tiny_market_run / "config.yaml")
+    bundle = tmp_path / "bundle"
+    spec = export_bundle(tiny_market_run, bundle, which="final", n_check=200)
+    assert spec["tier1"]["learns_from"] == "market" and spec["tier1"]["market_state"]["pending"]
+    backtest = run_backtest(make_env(cfg.stack, "test"), load_policy(tiny_market_run / "model.zip"))
+    paper, policy = paper_run(bundle, cfg.stack.data, end=cfg.stack.test[1])
+    assert len(backtest.trades) >= 5
+    assert backtest.trades[DECISION_COLUMNS].equals(paper.trades[DECISION_COLUMNS])
+    np.testing.assert_allclose(paper.equity.to_numpy(), backtest.equity.to_numpy(), rtol=1e-6)
+    assert policy.max_obs_diff <= 1e-6
+    weights = np.array([list(d["weights"].values()) for d in policy.decisions])
+    np.testing.assert_allclose(weights, backtest.weights.iloc[:, 1:].to_numpy(), atol=1e-6)
+    assert np.ptp(weights, axis=0).max() > 0.05  # the weights move with the bars, with no trade reported
+    # a reported trade teaches a market-learning Tier 1 nothing; the state survives a save and load
+    brain = LiveBrain.from_bundle(bundle)
+    ticker = brain.spec["warmup"]["ticker"]
+    before = brain.current_weights(ticker)
+    brain.learn({"trade_id": "t1", "net_return": 0.05, "components": {"theme": 0.9, "technical": 0.9}})
+    assert brain.current_weights(ticker) == before
+    again = LiveBrain.from_bundle(bundle).load_state(brain.state_dict())
+    assert again.tickers[ticker].tier1.to_json() == brain.tickers[ticker].tier1.to_json()
+
+
 def test_decisions_only_see_the_past(tiny_bundle):
     """A bar at or before the last one is refused: the brain cannot be fed the future out of order."""
     import pytest
