@@ -19,7 +19,7 @@ Two adapters expose it:
   in :attr:`StackVecEnv.stack_step`,
   which :class:`agents.tier3.ppo.TradingMetricsCallback` reads. ``infos="full"`` builds every key the single
   stack returns.
-* :class:`StackVectorEnv`, a Gymnasium ``VectorEnv`` (``gym.make_vec("tradebrain/TradingBrainStack-v1", n,
+* :class:`StackVectorEnv`, a Gymnasium ``VectorEnv`` (``gym.make_vec("tradebrain/TradingBrainStack-v2", n,
   vectorization_mode="vector_entry_point")``), with Gymnasium's next-step autoreset and infos as dicts of arrays.
 
 Example:
@@ -358,7 +358,7 @@ class StackVecEnv(VecEnv):
 class StackVectorEnv(gym.vector.VectorEnv):
     """Gymnasium ``VectorEnv`` over :class:`BatchedStack`, with next-step autoreset (Gymnasium 1.x's default).
 
-    ``gym.make_vec("tradebrain/TradingBrainStack-v1", num_envs, vectorization_mode="vector_entry_point", **kw)``
+    ``gym.make_vec("tradebrain/TradingBrainStack-v2", num_envs, vectorization_mode="vector_entry_point", **kw)``
     builds it with the keywords :func:`agents.stack.make_stack_env` takes. Infos are Gymnasium's dicts of arrays:
     ``weights`` ``(n, 4)``, ``regime_probs`` ``(n, 5)``, ``reward_terms`` ``(n, 4)``, ``flat``, ``equity``, ``bar``.
     """

@@ -2,7 +2,7 @@
 
 One function builds one env for a split (train, val or test); one builds SB3 vectorised envs for training
 (``DummyVecEnv`` or ``SubprocVecEnv``); :func:`make_stack_env` is the Gymnasium entry point of
-``tradebrain/TradingBrainStack-v1`` (registered by ``import envs``), which builds the same env from keywords for
+``tradebrain/TradingBrainStack-v2`` (registered by ``import envs``), which builds the same env from keywords for
 any RL library that speaks Gymnasium (CleanRL, RLlib, TorchRL, Tianshou). The Tier 2 detector is fitted once
 per split on the ``tier2_fit_bars`` bars *before* that split's window (never on a bar it labels) and shared by
 the copies of the env. The Tier 1 bandit starts every episode from its prior, in every split, and learns online
@@ -23,7 +23,7 @@ Example:
     >>> cfg = StackConfig(data="sp500")                              # doctest: +SKIP
     >>> env = make_env(cfg, "test")                                  # wrapped, window = cfg.test
     >>> venv = agents.vec.make_vec_env(cfg, n_envs=64, seed=0)       # the batched core + VecMonitor
-    >>> env = gym.make("tradebrain/TradingBrainStack-v1", split="test", tier1=False)
+    >>> env = gym.make("tradebrain/TradingBrainStack-v2", split="test", tier1=False)
 """
 
 from __future__ import annotations
@@ -273,9 +273,9 @@ def make_stack_env(
     cache: bool = True,
     **keywords: Any,
 ) -> gym.Env:
-    """The Gymnasium entry point of ``tradebrain/TradingBrainStack-v1``: :func:`make_env` from keywords.
+    """The Gymnasium entry point of ``tradebrain/TradingBrainStack-v2``: :func:`make_env` from keywords.
 
-    ``gym.make("tradebrain/TradingBrainStack-v1", **kw)`` and ``gym.make_vec(..., **kw)`` ("sync" or "async")
+    ``gym.make("tradebrain/TradingBrainStack-v2", **kw)`` and ``gym.make_vec(..., **kw)`` ("sync" or "async")
     call this function with ``kw``; everything it takes pickles, so an async worker builds its env from the
     keywords alone. The result equals ``make_env(stack_config(config, **keywords), split)``: the same
     observations, rewards and infos for the same seed and actions.
@@ -308,8 +308,8 @@ def make_stack_env(
 
     Example:
         >>> import gymnasium as gym, envs                                                # doctest: +SKIP
-        >>> env = gym.make("tradebrain/TradingBrainStack-v1", split="test", tier2_restarts=2)
-        >>> venv = gym.make_vec("tradebrain/TradingBrainStack-v1", 4, vectorization_mode="async", tier1=False)
+        >>> env = gym.make("tradebrain/TradingBrainStack-v2", split="test", tier2_restarts=2)
+        >>> venv = gym.make_vec("tradebrain/TradingBrainStack-v2", 4, vectorization_mode="async", tier1=False)
     """
     if not isinstance(tier1_learn, bool):
         raise TypeError(f"{STACK_ENV_ID}: tier1_learn must be a bool, got {tier1_learn!r}")

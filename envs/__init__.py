@@ -1,14 +1,14 @@
 """tradebrain environments: market data, causal features, layout, risk layer, reward and ``TradingEnv``.
 
-Importing this package registers ``tradebrain/TradingBrain-v1`` (the bare env) and
-``tradebrain/TradingBrainStack-v1`` (the Tier 1 + Tier 2 stack, see :func:`agents.stack.make_stack_env`) with
+Importing this package registers ``tradebrain/TradingBrain-v2`` (the bare env) and
+``tradebrain/TradingBrainStack-v2`` (the Tier 1 + Tier 2 stack, see :func:`agents.stack.make_stack_env`) with
 Gymnasium::
 
     import gymnasium as gym
     import envs
 
-    env = gym.make("tradebrain/TradingBrain-v1", data="sp500")
-    stack = gym.make("tradebrain/TradingBrainStack-v1", data="sp500", split="train", tier1=True, tier2=True)
+    env = gym.make("tradebrain/TradingBrain-v2", data="sp500")
+    stack = gym.make("tradebrain/TradingBrainStack-v2", data="sp500", split="train", tier1=True, tier2=True)
 """
 
 from envs.data import DataError, MarketData, load, load_dataset, load_file

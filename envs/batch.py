@@ -32,7 +32,7 @@ import numpy as np
 from gymnasium.utils import seeding
 from numba import njit
 
-from envs.layout import COMPONENTS, OBS_LAYOUT, REGIMES
+from envs.layout import COMPONENTS, GROWTH_BARS, OBS_LAYOUT, REGIMES
 from envs.records import Info, Record
 from envs.risk import Breaker, approval_reasons, breaker_event_reason
 from envs.trading_env import TradingEnv
@@ -332,9 +332,10 @@ def _clip1(x):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True)
-def _observe(fs, is_, obs, i, drawdown, feat, weights, regime, p):  # type: ignore[no-untyped-def]
+def _observe(fs, is_, obs, i, drawdown, feat, weights, regime, p, curve):  # type: ignore[no-untyped-def]
     """``TradingEnv._observation`` into row ``i`` of ``obs``."""
-    growth = math.log(fs[i, EQ] / fs[i, EQ0])
+    back = is_[i, BAR] - GROWTH_BARS
+    growth = math.log(fs[i, EQ] / curve[i, back if back > is_[i, START] else is_[i, START]])
     growth = -10.0 if -10.0 > growth else growth
     mean = fs[i, DA] * 252.0
     mean = -50.0 if -50.0 > mean else mean
@@ -459,7 +460,7 @@ def _step_kernel(actions, active, fs, is_, rets, wins, curve, weights, regime, p
         if has_path:
             for k in range(regime.shape[1]):
                 regime[i, k] = path[bar, k]
-        _observe(fs, is_, obs, i, drawdown, feat, weights, regime, p)
+        _observe(fs, is_, obs, i, drawdown, feat, weights, regime, p, curve)
 
 
 @njit(cache=True)
@@ -700,7 +701,7 @@ class BatchCore:
         self.curve[i, start] = env.initial_equity
         self.weights[i] = OBS_LAYOUT.default_tier1()
         self.regime[i] = self.path[start] if self.has_path else 1.0 / len(REGIMES)
-        _observe(self.fs, self.is_, self.obs, i, 0.0, self.feat, self.weights, self.regime, self.params)
+        _observe(self.fs, self.is_, self.obs, i, 0.0, self.feat, self.weights, self.regime, self.params, self.curve)
 
     def reset_all(self, seeds: Any = None) -> np.ndarray:
         """Reset every copy (``seeds``: one per copy, or None); returns ``obs`` ``(n, 27)``."""
@@ -848,7 +849,7 @@ class TradingVectorEnv(gym.vector.VectorEnv):
     """Gymnasium ``VectorEnv`` of ``num_envs`` copies of :class:`~envs.trading_env.TradingEnv` on one
     :class:`BatchCore`, with Gymnasium's next-step autoreset.
 
-    ``gym.make_vec("tradebrain/TradingBrain-v1", n, vectorization_mode="vector_entry_point", **kw)`` builds it;
+    ``gym.make_vec("tradebrain/TradingBrain-v2", n, vectorization_mode="vector_entry_point", **kw)`` builds it;
     ``kw`` are ``TradingEnv``'s keywords. Infos are dicts of arrays: ``bar``, ``equity``, ``drawdown``,
     ``approved_size`` and ``traded``.
     """

@@ -22,6 +22,12 @@ REGIMES: tuple[str, ...] = ("bull_momentum", "bear_defensive", "choppy", "crisis
 MARKET_FEATURES: tuple[str, ...] = ("ret_1", "ret_5", "ret_20", "vol_20", "rsi_14", "close_vs_sma_50")
 """The six causal market features, in slot order (see :mod:`envs.features`)."""
 
+GROWTH_BARS = 252
+"""Bars the ``equity_log_growth`` slot looks back: the equity's log growth over the last year of bars (since the
+episode start when that is later). Env version 2: version 1 measured it since the episode start, which meant the same
+in a 252-bar training episode and grew without bound in a multi-year test (outside its training range on a quarter of
+a planted-edge test path's decisions, issue 24)."""
+
 
 @dataclass(frozen=True)
 class Slot:
@@ -46,7 +52,13 @@ class Slot:
 
 def _slots() -> tuple[Slot, ...]:
     rows: list[tuple[str, str, float, float, str]] = [
-        ("equity_log_growth", "portfolio", -10.0, 10.0, "log(equity / equity at episode start)"),
+        (
+            "equity_log_growth",
+            "portfolio",
+            -10.0,
+            10.0,
+            f"log(equity / equity {GROWTH_BARS} bars before, or at the episode start when that is later)",
+        ),
         ("drawdown", "portfolio", 0.0, 1.0, "1 - equity / high-water mark (mark-to-market)"),
         ("exposure_elsewhere", "portfolio", 0.0, 1.0, "gross exposure held in other positions / equity"),
         ("daily_loss_used", "portfolio", 0.0, 5.0, "loss since the day's start / daily loss limit"),

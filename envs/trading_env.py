@@ -1,4 +1,4 @@
-"""``TradingEnv``: trade-level (semi-Markov) single-asset trading environment, ``tradebrain/TradingBrain-v1``."""
+"""``TradingEnv``: trade-level (semi-Markov) single-asset trading environment, ``tradebrain/TradingBrain-v2``."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pandas as pd
 
 from envs.data import DataError, MarketData, load
 from envs.features import compute_features
-from envs.layout import COMPONENTS, OBS_LAYOUT, REGIMES, ActionMap, TradeParams
+from envs.layout import COMPONENTS, GROWTH_BARS, OBS_LAYOUT, REGIMES, ActionMap, TradeParams
 from envs.records import Info, Record
 from envs.reward import DifferentialSharpe, RewardConfig, step_penalties
 from envs.risk import Breaker, BreakerEvent, RiskLimits, RiskManager, check_number
@@ -176,7 +176,7 @@ class TradingEnv(gym.Env):
 
     | index | name                | range     | meaning                                                |
     |-------|---------------------|-----------|--------------------------------------------------------|
-    | 0     | equity_log_growth   | [-10, 10] | log(equity / episode start equity)                     |
+    | 0     | equity_log_growth   | [-10, 10] | log(equity / equity 252 bars before or at episode start) |
     | 1     | drawdown            | [0, 1]    | 1 - equity / high-water mark                           |
     | 2     | exposure_elsewhere  | [0, 1]    | exposure held in other positions (constant here)       |
     | 3     | daily_loss_used     | [0, 5]    | loss since the day's start / daily loss limit          |
@@ -665,7 +665,8 @@ class TradingEnv(gym.Env):
         """
         risk, acc, wins, dsr = self.risk, self.account, self._wins, self.dsr
         # min(max(x, lo), hi) written out (same results, NaN included): x unless lo > x, then that unless hi < it
-        growth = math.log(acc.equity / acc.start_equity)
+        back = self.bar - GROWTH_BARS
+        growth = math.log(acc.equity / self.equity_curve[back if back > self._start else self._start])
         growth = -10.0 if -10.0 > growth else growth
         mean = dsr.A * 252.0
         mean = -50.0 if -50.0 > mean else mean

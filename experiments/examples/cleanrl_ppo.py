@@ -1,4 +1,4 @@
-"""PPO on ``tradebrain/TradingBrainStack-v1`` in plain PyTorch, CleanRL style: no Stable-Baselines3.
+"""PPO on ``tradebrain/TradingBrainStack-v2`` in plain PyTorch, CleanRL style: no Stable-Baselines3.
 
 What a researcher with CleanRL, RLlib, TorchRL or Tianshou starts from: the Tier 1 + Tier 2 stack comes out of
 ``gym.make_vec`` like any Gymnasium env, and the rest is one file read top to bottom (after CleanRL's
@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from torch.distributions import Normal
 
-import envs  # noqa: F401  (registers tradebrain/TradingBrainStack-v1)
+import envs  # noqa: F401  (registers tradebrain/TradingBrainStack-v2)
 
 
 @dataclass
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> dict[str, list[float]]:
 
     # 1. The env: the same stack as `tradebrain train`, from keywords.
     vec = gym.make_vec(
-        "tradebrain/TradingBrainStack-v1",
+        "tradebrain/TradingBrainStack-v2",
         num_envs=args.num_envs,
         vectorization_mode=args.mode,
         vector_kwargs={"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP},

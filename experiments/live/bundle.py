@@ -104,11 +104,19 @@ def read_bundle(folder: str | Path) -> dict[str, Any]:
         got = spec.get("format") if isinstance(spec, dict) else type(spec).__name__
         raise BundleError(f"{path} has format {got!r}; this tradebrain reads {BUNDLE_FORMAT!r}: export it again")
     _check_versions(spec, path)
-    if [s.get("name") for s in spec.get("layout", [])] != list(OBS_LAYOUT.names):
+    layout = spec.get("layout", [])
+    if [s.get("name") for s in layout] != list(OBS_LAYOUT.names):
         raise BundleError(
             f"{path}: the bundle's observation layout differs from this tradebrain's 27 slots "
             f"({', '.join(OBS_LAYOUT.names[:3])}, ...); export the run again with this version"
         )
+    for theirs, ours in zip(layout, OBS_LAYOUT.to_json(), strict=True):  # same names, another meaning or range
+        if theirs != ours:
+            raise BundleError(
+                f"{path}: slot {ours['name']!r} means {theirs.get('description')!r} in the bundle and "
+                f"{ours['description']!r} here (the env's version changed); retrain and export the run with this "
+                "version"
+            )
     files = spec.get("files")
     if not isinstance(files, dict):
         raise BundleError(f"{path} lacks the 'files' table of sha256 hashes; export the bundle again")

@@ -23,7 +23,7 @@ from agents.tier1.market import MarketTier1, learned_regime
 from agents.tier2 import RegimeDetector
 from envs.data import MarketData
 from envs.features import LOOKBACK, compute_features
-from envs.layout import COMPONENTS, OBS_LAYOUT, REGIMES
+from envs.layout import COMPONENTS, GROWTH_BARS, OBS_LAYOUT, REGIMES
 from envs.reward import DifferentialSharpe, RewardConfig
 from envs.risk import Breaker, BreakerEvent, RiskLimits, RiskManager
 
@@ -445,6 +445,8 @@ class LiveAccount:
         self.wins: deque[float] = deque(maxlen=int(win_rate_window))
         self.started = False
         self.start_equity = self.equity = 1.0
+        self.marks: deque[float] = deque(maxlen=GROWTH_BARS + 1)
+        """The equity of the last ``GROWTH_BARS + 1`` marks (the ``equity_log_growth`` slot's reference: the first)."""
         self.exposure_elsewhere = 0.0
         self.last_time: pd.Timestamp | None = None
         self.n_marks = 0
@@ -455,6 +457,7 @@ class LiveAccount:
         if not self.started:
             self.risk.reset_account(equity, day)
             self.started, self.start_equity, self.equity, self.last_time = True, equity, equity, time
+            self.marks.append(equity)
             return True
         if self.last_time is not None and time <= self.last_time:
             return False
@@ -463,6 +466,7 @@ class LiveAccount:
         self.n_marks += 1
         self.risk.mark(equity, self.n_marks, exit_reason=exit_reason)
         self.equity, self.last_time = equity, time
+        self.marks.append(equity)
         return True
 
     def record_trade(self, net_return: float) -> None:
@@ -471,7 +475,7 @@ class LiveAccount:
     def portfolio_slots(self) -> list[float]:
         """Slots 0-4 (equity log growth, drawdown, exposure elsewhere, daily loss used, breaker level)."""
         risk = self.risk
-        growth = math.log(self.equity / self.start_equity)
+        growth = math.log(self.equity / (self.marks[0] if self.marks else self.start_equity))
         return [
             min(max(growth, -10.0), 10.0),
             risk.drawdown,
@@ -505,6 +509,7 @@ class LiveAccount:
             "wins": list(self.wins),
             "started": self.started,
             "start_equity": self.start_equity,
+            "marks": list(self.marks),
             "equity": self.equity,
             "exposure_elsewhere": self.exposure_elsewhere,
             "last_time": None if self.last_time is None else self.last_time.isoformat(),
@@ -521,6 +526,8 @@ class LiveAccount:
         self.wins.clear()
         self.wins.extend(d["wins"])
         self.started, self.start_equity, self.equity = d["started"], d["start_equity"], d["equity"]
+        self.marks.clear()  # a state saved before env version 2 has no marks: the start equity is the reference
+        self.marks.extend(d.get("marks") or ([d["start_equity"]] if d["started"] else []))
         self.exposure_elsewhere = d["exposure_elsewhere"]
         self.last_time = None if d["last_time"] is None else pd.Timestamp(d["last_time"])
         self.n_marks = d["n_marks"]

@@ -1,4 +1,4 @@
-"""``tradebrain/TradingBrainStack-v1``: the Tier 1 + Tier 2 stack through ``gym.make`` and ``gym.make_vec``.
+"""``tradebrain/TradingBrainStack-v2``: the Tier 1 + Tier 2 stack through ``gym.make`` and ``gym.make_vec``.
 
 Determinism and the env checkers: the Tier 1 bandit learns online from closed trades, but it restarts from its
 prior at every ``reset()`` (``reset_each_episode=True``), so two resets with the same seed followed by the same
@@ -69,7 +69,7 @@ def _rollout(env: gym.Env, seed: int, n: int) -> list[tuple[np.ndarray, float, b
 
 
 def test_import_envs_registers_both_ids():
-    assert envs.STACK_ENV_ID == "tradebrain/TradingBrainStack-v1"
+    assert envs.STACK_ENV_ID == "tradebrain/TradingBrainStack-v2"
     assert gym.spec(envs.STACK_ENV_ID).entry_point == "agents.stack:make_stack_env"
     assert gym.spec(envs.ENV_ID).entry_point == "envs.trading_env:TradingEnv"
 
@@ -127,7 +127,7 @@ def test_plain_keywords_name_one_field_of_one_section():
 def test_bad_keywords_are_type_errors_that_name_them(kwargs, pattern):
     with pytest.raises(TypeError, match=pattern) as info:
         make_stack_env(**kwargs)
-    assert "tradebrain/TradingBrainStack-v1" in str(info.value)
+    assert "tradebrain/TradingBrainStack-v2" in str(info.value)
     with pytest.raises(TypeError, match=pattern):  # the same message through gym.make
         gym.make(envs.STACK_ENV_ID, **kwargs)
 
@@ -215,16 +215,16 @@ def test_async_workers_started_fresh_import_the_entry_point():
 def test_module_prefixed_id_works_in_a_fresh_interpreter():
     code = (
         "import gymnasium as gym\n"
-        "assert 'tradebrain/TradingBrainStack-v1' not in gym.registry\n"
-        "env = gym.make('envs:tradebrain/TradingBrainStack-v1', split='test', tier2=False, tier1=False)\n"
+        "assert 'tradebrain/TradingBrainStack-v2' not in gym.registry\n"
+        "env = gym.make('envs:tradebrain/TradingBrainStack-v2', split='test', tier2=False, tier1=False)\n"
         "print(type(env.unwrapped).__name__, env.spec.id, env.reset(seed=0)[0].shape)\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT, env=dict(os.environ)
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["TradingEnv", "tradebrain/TradingBrainStack-v1", "(27,)"]
-    env = gym.make("agents.stack:tradebrain/TradingBrainStack-v1", split="test", tier2=False)
+    assert done.stdout.split() == ["TradingEnv", "tradebrain/TradingBrainStack-v2", "(27,)"]
+    env = gym.make("agents.stack:tradebrain/TradingBrainStack-v2", split="test", tier2=False)
     assert env.spec.id == envs.STACK_ENV_ID
 
 

@@ -84,6 +84,15 @@ def test_batch_equals_single_envs_on_the_default_settings():
     assert sum(seen[r] for r in ("stop", "target", "time")) > 300
 
 
+def test_batch_equals_single_envs_past_the_growth_slots_look_back():
+    """Episodes longer than ``GROWTH_BARS``: ``equity_log_growth`` then reads the equity a year of bars back."""
+
+    def make():
+        return TradingEnv(DATA, window=(300, 3000), random_start=True, episode_bars=900)
+
+    _compare(make, n=3, steps=300, seed=7)
+
+
 def test_batch_equals_single_envs_through_halts_daily_losses_crises_and_the_breaker():
     limits = RiskLimits(
         daily_loss=0.004, max_drawdown=0.02, reduce_drawdown=0.015, recover_drawdown=0.01, reduce_scale=1.0
@@ -179,8 +188,8 @@ def test_bad_actions_and_finished_episodes_are_refused():
 @pytest.mark.parametrize(
     "env_id, keywords",
     [
-        ("tradebrain/TradingBrain-v1", {"data": DATA, "window": (300, 2000), "random_start": True, "episode_bars": 60}),
-        ("tradebrain/TradingBrainStack-v1", {"data": DATA, "split": "train", "episode_bars": 60, "tier2_restarts": 1,
+        ("tradebrain/TradingBrain-v2", {"data": DATA, "window": (300, 2000), "random_start": True, "episode_bars": 60}),
+        ("tradebrain/TradingBrainStack-v2", {"data": DATA, "split": "train", "episode_bars": 60, "tier2_restarts": 1,
                                              "train": ("2004-01-01", "2008-01-01"), "val": ("2008-01-01", "2009-01-01"),
                                              "test": ("2009-01-01", "2010-01-01")}),
     ],

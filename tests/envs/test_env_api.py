@@ -28,7 +28,7 @@ def test_gymnasium_and_sb3_checkers_pass_with_warnings_as_errors(small_sp500, sy
 
 
 def test_registered_id_makes_the_env():
-    env = gym.make("tradebrain/TradingBrain-v1", data="nasdaq")
+    env = gym.make("tradebrain/TradingBrain-v2", data="nasdaq")
     obs, info = env.reset(seed=3)
     assert obs.shape == (27,) and obs.dtype == np.float32 and info["bar"] == env.unwrapped.window[0]
     assert env.observation_space.shape == (27,) and env.action_space.shape == (4,)
@@ -120,5 +120,29 @@ def test_window_end_after_the_last_bar_runs_to_the_end(sp500):
 
 
 def test_module_prefixed_id_imports_the_package():
-    env = gym.make("envs:tradebrain/TradingBrain-v1", data="nasdaq")
+    env = gym.make("envs:tradebrain/TradingBrain-v2", data="nasdaq")
     assert isinstance(env.unwrapped, TradingEnv) and env.spec.id == envs.ENV_ID
+
+
+def test_equity_log_growth_looks_back_a_year_of_bars_at_most():
+    """Env version 2: slot 0 is log(equity / equity GROWTH_BARS bars before), or since the episode start when later."""
+    import math
+
+    from envs.data import load
+    from envs.layout import GROWTH_BARS
+    from envs.trading_env import TradingEnv
+
+    env = TradingEnv(load("synthetic:planted_edge:0"), window=(300, 1500), episode_bars=None)
+    obs, _ = env.reset(seed=0)
+    assert obs[0] == 0.0
+    rng = np.random.default_rng(0)
+    checked = {"start": 0, "year": 0}
+    done = False
+    while not done:
+        obs, _, term, trunc, _ = env.step(rng.uniform(-1, 1, 4).astype(np.float32))
+        done = term or trunc
+        bar, start = env.bar, env.window[0]
+        ref = max(start, bar - GROWTH_BARS)
+        assert obs[0] == np.float32(math.log(env.equity_curve[bar] / env.equity_curve[ref]))
+        checked["start" if ref == start else "year"] += 1
+    assert checked["start"] > 10 and checked["year"] > 10

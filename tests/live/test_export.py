@@ -90,6 +90,14 @@ def test_tampered_file_is_refused(bundle_copy):
         ("format", "tradebrain.bundle/99", "has format 'tradebrain.bundle/99'; this tradebrain reads"),
         ("versions", {"tradebrain": "9.9.0"}, "exported by tradebrain 9.9.0; this is tradebrain"),
         ("layout", [{"name": "x"}], "observation layout differs"),
+        (
+            "layout",
+            [
+                {**s, "description": "log(equity / equity at episode start)"} if s["index"] == 0 else s
+                for s in OBS_LAYOUT.to_json()
+            ],  # env version 1's slot 0
+            "slot 'equity_log_growth' means 'log\\(equity / equity at episode start\\)' in the bundle",
+        ),
     ],
 )
 def test_wrong_format_version_or_layout_is_refused(bundle_copy, key, value, match):
