@@ -45,9 +45,20 @@ def _plain(x):
     return x
 
 
-@pytest.mark.parametrize("tier1, tier2", [(True, True), (False, True), (True, False), (False, False)])
-def test_batched_stack_equals_dummy_vec_env_of_single_stacks(tier1, tier2):
-    cfg = dataclasses.replace(SMALL, tiers=dataclasses.replace(SMALL.tiers, tier1=tier1, tier2=tier2))
+@pytest.mark.parametrize(
+    "tier1, tier2, learns_from",
+    [
+        (True, True, "trades"),
+        (False, True, "trades"),
+        (True, False, "trades"),
+        (False, False, "trades"),
+        (True, True, "market"),  # Tier 1 learning from every bar (agents.tier1.market)
+        (True, False, "market"),
+    ],
+)
+def test_batched_stack_equals_dummy_vec_env_of_single_stacks(tier1, tier2, learns_from):
+    tiers = dataclasses.replace(SMALL.tiers, tier1=tier1, tier2=tier2, tier1_learns_from=learns_from)
+    cfg = dataclasses.replace(SMALL, tiers=tiers)
     data, n = load(cfg.data), 4
     dummy = DummyVecEnv([functools.partial(make_env, cfg, "train", data=data) for _ in range(n)])
     dummy.seed(11)

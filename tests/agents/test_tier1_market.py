@@ -2,20 +2,18 @@
 
 * The weights at bar ``t`` over a prefix of the data equal those over the whole series (no look-ahead), and a
   planted future change moves no weight before its outcome has closed.
-* The single stack's wrapper and the batched stack give the same observations, step for step.
+* The single stack's wrapper and the batched stack give the same observations, step for step
+  (``tests/agents/test_batch_stack.py``, parametrized with ``learns_from="market"``).
 * On a market where one component's sign predicts the next bars, its weight rises to the cap.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 
 import numpy as np
 import pytest
-from stable_baselines3.common.vec_env import DummyVecEnv
 
-from agents.batch import StackVecEnv
 from agents.config import TierConfig
 from agents.stack import make_env
 from agents.tier1 import ComponentBandit
@@ -80,26 +78,6 @@ def test_config_names_the_field_on_a_bad_value():
         TierConfig(tier1_learns_from="trade")
     with pytest.raises(ValueError, match="tier1_horizon=0"):
         TierConfig(tier1_horizon=0)
-
-
-@pytest.mark.parametrize("tier2", [True, False])
-def test_batched_stack_equals_single_stacks_in_market_mode(tier2):
-    cfg = dataclasses.replace(MARKET, tiers=dataclasses.replace(MARKET.tiers, tier2=tier2))
-    data, n = load(cfg.data), 3
-    dummy = DummyVecEnv([functools.partial(make_env, cfg, "train", data=data) for _ in range(n)])
-    dummy.seed(5)
-    batched = StackVecEnv(cfg, n, seed=5, infos="full", data=data)
-    assert np.array_equal(dummy.reset(), batched.reset())
-    rng = np.random.default_rng(2)
-    for _ in range(150):
-        actions = rng.uniform(-1.2, 1.2, (n, 4)).astype(np.float32)
-        o1, r1, d1, i1 = dummy.step(actions)
-        o2, r2, d2, i2 = batched.step(actions)
-        assert np.array_equal(o1.view(np.uint32), o2.view(np.uint32))
-        assert np.array_equal(r1, r2) and np.array_equal(d1, d2)
-        for a, b in zip(i1, i2, strict=True):
-            assert a.get("weights") == b.get("weights")
-            assert (a.get("trade") or {}).get("weights") == (b.get("trade") or {}).get("weights")
 
 
 def test_weights_do_not_depend_on_the_agents_trades_and_carry_across_episodes():
