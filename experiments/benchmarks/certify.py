@@ -198,7 +198,12 @@ class Score:
 def measure(
     make_env: Callable[[int, int], Any], policy: Any, rule: PlantedRule, episodes: list[tuple[int, int]]
 ) -> Score:
-    """Drive ``policy`` through every test episode (a fresh account each); the rule's signal scores accuracy."""
+    """Drive ``policy`` through every test episode (a fresh account each); the rule's signal scores accuracy.
+
+    An episode the 15% drawdown halt ends early counts to its last bar all the same: the halt latches, so the account
+    sits in cash (return 0) until then. Every policy's returns then cover the same bars, as the paired Sharpe
+    difference needs.
+    """
     growth, bars, on, n_on, off, n_off, trades = 0.0, 0, 0, 0, 0, 0, 0
     returns = []
     for start, stop in episodes:
@@ -224,8 +229,11 @@ def measure(
             obs, info, done = obs_next, info2, term or trunc
         curve = np.asarray(base.equity_curve[start : int(base.bar) + 1], np.float64)
         growth += float(np.log(curve[-1] / curve[0]))
-        bars += len(curve) - 1
-        returns.append(curve[1:] / curve[:-1] - 1.0)
+        ret = curve[1:] / curve[:-1] - 1.0
+        cash = (int(base.window[1]) - 1 - start) - len(ret)  # bars after a halt, to the episode's last bar
+        ret = np.concatenate([ret, np.zeros(max(cash, 0))])
+        bars += len(ret)
+        returns.append(ret)
     return Score(growth, bars, on / max(n_on, 1), off / max(n_off, 1), np.concatenate(returns), trades)
 
 

@@ -127,3 +127,45 @@ def test_the_published_command_reproduces_the_run():
         "--learners rule default norm fast --variant norm=train.normalize_obs=true "
         "--variant fast=ppo.learning_rate=0.001,ppo.full_info=30 --seeds 0 --ceiling-check"
     )
+
+
+class _HaltingEnv:
+    """An episode of bars [start, stop) whose account halts at bar ``halt`` (terminated) or runs to the last bar."""
+
+    min_trade = 0.01
+
+    def __init__(self, start: int, stop: int, halt: int | None) -> None:
+        self.window, self.halt, self.bar = (start, stop), halt, start
+        self.equity_curve = np.full(stop + 5, np.nan)
+        self.unwrapped = self
+
+    def reset(self, seed=None):
+        self.bar = self.window[0]
+        self.equity_curve[self.bar] = 100.0
+        return np.zeros(27, np.float32), {}
+
+    def step(self, action):
+        self.bar += 1
+        self.equity_curve[self.bar] = self.equity_curve[self.bar - 1] * 0.99
+        term = self.halt is not None and self.bar >= self.halt
+        trunc = not term and self.bar >= self.window[1] - 1
+        return np.zeros(27, np.float32), 0.0, term, trunc, {"requested_size": 0.2}
+
+
+def test_an_episode_the_halt_ends_early_counts_its_remaining_bars_in_cash():
+    """A halted learner's returns cover the same bars as the rule's (zeros after the halt), so the paired Sharpe
+    difference can be taken, and its growth per bar is over the whole episode."""
+
+    class Rule:
+        def signal(self, obs, bar):
+            return True
+
+    def policy(obs, info):
+        return 0
+
+    episodes = [(10, 30), (30, 50)]
+    full = certify.measure(lambda a, b: _HaltingEnv(a, b, None), policy, Rule(), episodes)
+    halted = certify.measure(lambda a, b: _HaltingEnv(a, b, a + 5 if a == 10 else None), policy, Rule(), episodes)
+    assert len(full.returns) == len(halted.returns) == full.bars == halted.bars == 38
+    assert np.all(halted.returns[5:19] == 0.0) and np.all(halted.returns[:5] < 0)
+    assert halted.growth == pytest.approx(5 * np.log(0.99) + 19 * np.log(0.99))
