@@ -94,7 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=None, help="folder for summary.json")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
-    rows = [measure(c, pol, args.episodes, args.seed) for c in args.config for pol in args.policies]
+    from experiments.config.errors import ConfigError
+
+    try:
+        rows = [measure(c, pol, args.episodes, args.seed) for c in args.config for pol in args.policies]
+    except ConfigError as exc:  # an unknown config name: one line, exit 2
+        p.error(str(exc))
     print(f"share of test decisions outside the training [1%, 99%] range; seed {args.seed}, "
           f"{args.episodes} training episodes")  # fmt: skip
     print(
