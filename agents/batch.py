@@ -40,7 +40,7 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices,
 from agents.config import Split, StackConfig, base_env
 from agents.tier1 import ComponentBandit
 from agents.tier1.batch import BanditBatch
-from agents.tier1.market import market_weights
+from agents.tier1.market import market_weights, no_regime
 from agents.tier1.wrapper import regime_names
 from agents.tier2 import RegimeDetector, RegimeWrapper
 from envs.batch import BAR, START, BatchCore
@@ -122,8 +122,7 @@ class BatchedStack:
         if self.regime is not None:
             probs = self.regime.probs
             self._bar_row = np.argmax(probs, axis=1).astype(np.int64)  # the regime name the Tier 1 wrapper reads
-            flat = probs.max(axis=1) - probs.min(axis=1) < 1e-9  # a trade's regime is None when its probs are equal
-            self._trade_row = np.where(flat, -1, self._bar_row)
+            self._trade_row = np.where(no_regime(probs), -1, self._bar_row)  # as the wrapper's _trade_regime
         else:
             self._bar_row = self._trade_row = np.full(n_bars, -1, np.int64)
         self.path: np.ndarray | None = None

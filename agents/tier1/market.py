@@ -38,13 +38,20 @@ LEARNS_FROM = ("trades", "market")
 _JSON_FORMAT = "tradebrain.tier1.MarketTier1/1"
 
 
+def no_regime(probs: Sequence[float] | np.ndarray) -> np.ndarray:
+    """True where Tier 2's probabilities (last axis) are all equal: they carry no regime (Tier 2 off or not fitted
+    yet), so an outcome there is learned by the pooled posterior only."""
+    p = np.asarray(probs, dtype=np.float64)
+    return np.asarray(p.max(axis=-1) - p.min(axis=-1) < 1e-9)
+
+
 def learned_regime(probs: Sequence[float] | np.ndarray) -> str | None:
     """The regime an outcome is learned under: the most likely name of Tier 2's probabilities ``(5,)``, or None when
     they are all equal (Tier 2 off or not fitted yet: the pooled posterior only), as for a closed trade."""
     p = np.asarray(probs, dtype=np.float64)
     if p.shape != (len(REGIMES),):
         raise ValueError(f"probs has shape {p.shape}; expected ({len(REGIMES)},) in order {REGIMES}")
-    return None if float(p.max() - p.min()) < 1e-9 else REGIMES[int(np.argmax(p))]
+    return None if no_regime(p) else REGIMES[int(np.argmax(p))]
 
 
 class MarketTier1:

@@ -15,7 +15,7 @@ import gymnasium as gym
 import numpy as np
 
 from agents.tier1.bandit import ComponentBandit
-from agents.tier1.market import LEARNS_FROM, learned_regime, market_weights
+from agents.tier1.market import LEARNS_FROM, learned_regime, market_weights, no_regime
 from agents.tier1.quadrature import prob_best as prob_best  # re-exported: part of Tier 1's API
 from agents.tier1.quadrature import project_capped_simplex as project_capped_simplex
 from envs.layout import COMPONENTS, OBS_LAYOUT
@@ -149,11 +149,7 @@ class ComponentWeightWrapper(gym.Wrapper):
     def _trade_regime(trade: Mapping[str, Any]) -> str | None:
         """Entry regime of a trade; None when its regime probabilities carry no information (Tier 2 off)."""
         probs = trade.get("regime_probs")
-        if (
-            (type(probs) is Record or isinstance(probs, Mapping))
-            and probs
-            and max(probs.values()) - min(probs.values()) < 1e-9
-        ):
+        if (type(probs) is Record or isinstance(probs, Mapping)) and probs and no_regime(list(probs.values())):
             return None
         return trade.get("regime")
 

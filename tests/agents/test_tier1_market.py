@@ -97,3 +97,14 @@ def test_weights_do_not_depend_on_the_agents_trades_and_carry_across_episodes():
                 break
         seen.append(bar)
     assert not np.allclose(path[seen[0]], 0.25) or not np.allclose(path[seen[1]], 0.25)  # learned before the start
+
+
+def test_a_regime_is_learned_only_where_tier2_probabilities_differ():
+    from agents.tier1.market import learned_regime, no_regime
+    from envs.layout import REGIMES
+
+    rows = np.array([[0.2] * 5, [0.1, 0.6, 0.1, 0.1, 0.1]])
+    assert no_regime(rows).tolist() == [True, False]
+    assert learned_regime(rows[0]) is None and learned_regime(rows[1]) == REGIMES[1]
+    with pytest.raises(ValueError, match="expected"):
+        learned_regime([0.5, 0.5])
