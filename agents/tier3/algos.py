@@ -26,6 +26,7 @@ from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import VecEnv
 
 from agents.tier3.config import ALGOS, OFF_POLICY_NET_ARCH, ON_POLICY, RECURRENT, PPOConfig
+from envs.layout import OBS_LAYOUT
 
 __all__ = ["ALGOS", "AlgoError", "algo_class", "check_kwargs", "load_model", "make_model"]
 
@@ -74,6 +75,11 @@ def _policy_kwargs(name: str, cfg: PPOConfig) -> dict[str, Any]:
             from agents.tier3.gate import Tier1Gate
 
             kwargs["features_extractor_class"] = Tier1Gate
+        elif tuple(cfg.inputs) != OBS_LAYOUT.groups:
+            from agents.tier3.inputs import ObsGroups
+
+            kwargs["features_extractor_class"] = ObsGroups
+            kwargs["features_extractor_kwargs"] = {"groups": list(cfg.inputs)}
         return kwargs
     arch = list(OFF_POLICY_NET_ARCH)
     return {"net_arch": {"pi": arch, "qf": arch}}
@@ -112,7 +118,11 @@ def make_model(
     kwargs = _base_kwargs(name, cfg)
     policy_kwargs = {**_policy_kwargs(name, cfg), **extra.pop("policy_kwargs", {})}
     kwargs.update(extra)
-    policy = "MlpLstmPolicy" if name in RECURRENT else "MlpPolicy"
+    policy: Any = "MlpLstmPolicy" if name in RECURRENT else "MlpPolicy"
+    if cfg.menu_head == "factored" and name in ON_POLICY and name not in RECURRENT:
+        from agents.tier3.menu_head import FactoredMenuPolicy
+
+        policy = FactoredMenuPolicy
     return cls(  # type: ignore[call-arg]
         policy,
         env,

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from envs.layout import OBS_LAYOUT
+
 ALGOS: tuple[str, ...] = ("ppo", "a2c", "sac", "td3", "recurrent_ppo")
 """The learners ``algo`` may name."""
 ON_POLICY: frozenset[str] = frozenset({"ppo", "a2c", "recurrent_ppo"})
@@ -18,6 +20,11 @@ ON_POLICY: frozenset[str] = frozenset({"ppo", "a2c", "recurrent_ppo"})
 RECURRENT: frozenset[str] = frozenset({"recurrent_ppo"})
 OFF_POLICY_NET_ARCH: tuple[int, ...] = (64, 64)
 """Hidden sizes of SAC's and TD3's actor and critics (SB3's defaults otherwise; ``algo_kwargs`` overrides both)."""
+
+
+MENU_HEADS: tuple[str, ...] = ("free", "factored")
+"""Values of ``ppo.menu_head``: ``free`` (SB3's linear head, one logit per item and observation) or ``factored``
+(:mod:`agents.tier3.menu_head`)."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,11 @@ class PPOConfig:
             ``stack.action: menu``. 0 turns it off (PPO learns from the trades it took only).
         full_info_epochs: Passes over a rollout's decisions of the full-information loss.
         tier1_gate: Give the policy Tier 1's weighted components as extra inputs (:mod:`agents.tier3.gate`).
+        menu_head: The policy's output head over the bracket menu: ``free`` (one logit per item, SB3's) or
+            ``factored`` (whether to trade from the observation, which item from one shared preference;
+            :mod:`agents.tier3.menu_head`); ``factored`` needs ``stack.action: menu``.
+        inputs: The observation groups the policy reads (:mod:`agents.tier3.inputs`; default all six of
+            :data:`envs.layout.OBS_LAYOUT`); not with ``tier1_gate``.
     """
 
     learning_rate: float = 3e-4
@@ -61,6 +73,8 @@ class PPOConfig:
     full_info: float = 0.0
     full_info_epochs: int = 4
     tier1_gate: bool = False
+    menu_head: str = "free"
+    inputs: tuple[str, ...] = OBS_LAYOUT.groups
 
     def __post_init__(self) -> None:
         for name, low, high, how in _BOUNDS:
@@ -70,6 +84,17 @@ class PPOConfig:
                 raise ValueError(f"PPOConfig.{name}={value!r} must be {where}, e.g. {getattr(PPOConfig, name)!r}")
         if not isinstance(self.tier1_gate, bool):
             raise TypeError(f"PPOConfig.tier1_gate={self.tier1_gate!r} must be true or false")
+        if self.menu_head not in MENU_HEADS:
+            raise ValueError(f"PPOConfig.menu_head={self.menu_head!r} must be one of {list(MENU_HEADS)}, e.g. 'free'")
+        groups = list(OBS_LAYOUT.groups)
+        if isinstance(self.inputs, str) or not self.inputs or any(g not in groups for g in self.inputs):
+            got = self.inputs if isinstance(self.inputs, str) else list(self.inputs)
+            raise ValueError(f"PPOConfig.inputs={got!r} must list observation groups out of {groups}, e.g. {groups}")
+        if self.tier1_gate and tuple(self.inputs) != OBS_LAYOUT.groups:
+            raise ValueError(
+                f"PPOConfig.tier1_gate=true reads the whole observation; it does not combine with inputs="
+                f"{list(self.inputs)}: set tier1_gate=false or inputs to all groups"
+            )
         if any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in self.net_arch):
             raise ValueError(f"PPOConfig.net_arch={list(self.net_arch)!r} must list layer sizes >= 1, e.g. [64, 64]")
 

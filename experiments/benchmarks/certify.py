@@ -24,7 +24,10 @@ measurement: the market's test path must give it a positive growth and an accura
 Learners (``--learners``): ``rule`` (the ceiling), ``full_info_comp`` and ``full_info_all`` (a categorical policy
 over the bracket menu fitted offline on full-information outcomes from the component slots / all 27 slots),
 ``full_info_regime`` (the same on the component slots and the generator's true regime, which no other learner sees:
-how much of the rule regime information alone would give this learner),
+how much of the rule regime information alone would give this learner), ``full_info_factored_comp`` and
+``full_info_factored_all`` (the same with the factored menu head, :mod:`agents.tier3.menu_head`),
+``factored`` (the config under test with ``ppo.menu_head: factored``), ``factored_signals`` and ``factored_comp``
+(that, reading the components and the tiers' outputs / the components only: ``ppo.inputs``),
 ``menu_feedback`` (PPO on the menu from its own trades), ``ppo_box_g0`` (PPO on the Box, discount 0),
 ``ppo_box`` (PPO on the Box with the planted-edge preset's old settings) and ``default`` (the config under test:
 ``--config``, default ``planted_edge``, which the certification certifies).
@@ -134,9 +137,15 @@ LEARNERS: dict[str, list[str]] = {
         "ppo.n_steps=256",
         "ppo.batch_size=128",
     ],
+    # the config under test with the factored menu head (whether to trade from the inputs, which item shared)
+    "factored": ["ppo.menu_head=factored"],
+    # ... reading the component scores and the tiers' outputs only
+    "factored_signals": ["ppo.menu_head=factored", "ppo.inputs=[components, tier1, tier2]"],
+    # ... reading the component scores only
+    "factored_comp": ["ppo.menu_head=factored", "ppo.inputs=[components]"],
 }
 """PPO learners: config overrides on top of ``--config``."""
-OFFLINE = ("full_info_comp", "full_info_all", "full_info_regime")
+OFFLINE = ("full_info_comp", "full_info_all", "full_info_regime", "full_info_factored_comp", "full_info_factored_all")
 RULES = ("rule",)
 
 
@@ -271,6 +280,7 @@ def fit_full_info(
     rollout_steps: int = 400,
     epochs: int = 60,
     regimes: tuple[np.ndarray, np.ndarray] | None = None,
+    factored: bool = False,
 ) -> tuple[Any, dict]:
     """A categorical policy over the bracket menu fitted offline on full-information outcomes.
 
@@ -306,7 +316,13 @@ def fit_full_info(
     g, s = outcomes.rows(np.concatenate(bars))
     growth, spans = torch.tensor(g, dtype=torch.float32), torch.tensor(s, dtype=torch.float32)
     torch.manual_seed(seed)
-    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], 64), torch.nn.Tanh(), torch.nn.Linear(64, len(stack.menu)))
+    if factored:
+        from agents.tier3.menu_head import FactoredMenuHead
+
+        head: torch.nn.Module = FactoredMenuHead(64, len(stack.menu))
+    else:
+        head = torch.nn.Linear(64, len(stack.menu))
+    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], 64), torch.nn.Tanh(), head)
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     rho = 0.0
     for it in range(epochs):
@@ -375,8 +391,8 @@ def run_unit(task: dict[str, Any]) -> dict[str, Any]:
             continue
         if name in OFFLINE:
             truth = (np.asarray(train_labels), np.asarray(labels)) if name == "full_info_regime" else None
-            slots = "all" if name == "full_info_all" else "comp"
-            policy, info[name] = fit_full_info(base_cfg, slots, seed, regimes=truth)
+            slots = "all" if name.endswith("_all") else "comp"
+            policy, info[name] = fit_full_info(base_cfg, slots, seed, regimes=truth, factored="factored" in name)
             env = env_factory("menu")
         else:
             cfg = _config(task["config"], data_file, root / "runs" / name, task["variants"][name], seed, task["steps"])

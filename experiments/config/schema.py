@@ -173,6 +173,12 @@ class RunConfig:
                 f"stack.action: menu (now algo={self.algo!r}, stack.action={self.stack.action!r}); set "
                 "stack.action=menu or ppo.full_info=0"
             )
+        if self.ppo.menu_head == "factored" and (self.stack.action != "menu" or self.algo != "ppo"):
+            raise ConfigError(
+                f"ppo.menu_head='factored' is a head over the items of the bracket menu: it needs algo: ppo and "
+                f"stack.action: menu (now algo={self.algo!r}, stack.action={self.stack.action!r}); set "
+                "stack.action=menu or ppo.menu_head=free"
+            )
         if self.train.init_from and self.stack.action != "box":
             raise ConfigError(
                 f"train.init_from={self.train.init_from!r} starts PPO's Gaussian policy on the 4-dim Box from a MAML "

@@ -1,0 +1,63 @@
+"""``ppo.menu_head: factored``: whether to trade depends on the observation, which item does not; the policy
+trains, saves, loads and exports to ONNX; a config asking for it without the menu is one clear error."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from agents.batch import StackVecEnv
+from agents.tier3.config import PPOConfig
+from agents.tier3.menu_head import ITEM_SCALE, FactoredMenuHead, FactoredMenuPolicy
+from agents.tier3.ppo import make_ppo
+from envs.layout import OBS_LAYOUT, ActionMap
+from tests.agents.small import SMALL
+
+
+def test_the_item_given_a_trade_is_the_same_for_every_observation():
+    torch.manual_seed(0)
+    head = FactoredMenuHead(8, 11)
+    with torch.no_grad():
+        head.items.copy_(torch.linspace(-1.0, 1.0, 10) / ITEM_SCALE)
+    with torch.no_grad():
+        logits = head(torch.randn(50, 8))
+    assert logits.shape == (50, 11) and torch.all(logits[:, 0] == 0)
+    given_trade = torch.softmax(logits[:, 1:], dim=-1)
+    torch.testing.assert_close(given_trade, given_trade[:1].expand(50, -1))
+    trade = 1 - torch.softmax(logits, dim=-1)[:, 0]
+    assert float(trade.max() - trade.min()) > 0.01  # while the propensity to trade varies
+    torch.testing.assert_close(logits[0, 1:] - logits[0, 1], ITEM_SCALE * (head.items - head.items[0]).detach())
+    with pytest.raises(ValueError, match="n_items"):
+        FactoredMenuHead(8, 1)
+
+
+def test_a_factored_policy_trains_reloads_and_exports_to_onnx(tmp_path):
+    from experiments.evaluation.policies import load_model
+    from experiments.live.export import check_onnx, export_onnx
+
+    cfg = dataclasses.replace(SMALL, action="menu")
+    env = StackVecEnv(cfg, 4, seed=0)
+    model = make_ppo(PPOConfig(n_steps=32, batch_size=64, n_epochs=1, menu_head="factored"), env, seed=0)
+    assert isinstance(model.policy, FactoredMenuPolicy) and isinstance(model.policy.action_net, FactoredMenuHead)
+    before = model.policy.action_net.items.detach().clone()
+    model.learn(128)
+    assert not torch.equal(before, model.policy.action_net.items)  # the shared preference is trained
+    model.save(tmp_path / "model.zip")
+    loaded = load_model(tmp_path / "model.zip")
+    assert isinstance(loaded.policy.action_net, FactoredMenuHead)
+    table = cfg.menu.actions(ActionMap(cfg.limits.max_position, cfg.max_hold))
+    export_onnx(loaded, tmp_path / "policy.onnx", table)
+    obs = np.random.default_rng(0).uniform(OBS_LAYOUT.low, OBS_LAYOUT.high, (500, OBS_LAYOUT.size)).astype(np.float32)
+    assert check_onnx(loaded, tmp_path / "policy.onnx", obs, 1e-5, table) <= 1e-5
+
+
+def test_a_factored_head_without_the_menu_is_one_clear_error():
+    from experiments.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match=r"ppo.menu_head='factored'.*stack.action=menu or ppo.menu_head=free"):
+        load_config("quickstart", overrides=["stack.action=box", "ppo.full_info=0", "ppo.menu_head=factored"])
+    with pytest.raises((ValueError, ConfigError), match="menu_head"):
+        load_config("quickstart", overrides=["ppo.menu_head=tree"])
