@@ -119,10 +119,10 @@ def make_model(
     policy_kwargs = {**_policy_kwargs(name, cfg), **extra.pop("policy_kwargs", {})}
     kwargs.update(extra)
     policy: Any = "MlpLstmPolicy" if name in RECURRENT else "MlpPolicy"
-    if cfg.menu_head == "factored" and name in ON_POLICY and name not in RECURRENT:
-        from agents.tier3.menu_head import FactoredMenuPolicy
+    if cfg.menu_head != "free" and name in ON_POLICY and name not in RECURRENT:
+        from agents.tier3.menu_head import FactoredMenuPolicy, PooledMenuPolicy
 
-        policy = FactoredMenuPolicy
+        policy = PooledMenuPolicy if cfg.menu_head == "pooled" else FactoredMenuPolicy
     return cls(  # type: ignore[call-arg]
         policy,
         env,

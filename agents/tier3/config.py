@@ -22,7 +22,7 @@ OFF_POLICY_NET_ARCH: tuple[int, ...] = (64, 64)
 """Hidden sizes of SAC's and TD3's actor and critics (SB3's defaults otherwise; ``algo_kwargs`` overrides both)."""
 
 
-MENU_HEADS: tuple[str, ...] = ("free", "factored")
+MENU_HEADS: tuple[str, ...] = ("free", "factored", "pooled")
 """Values of ``ppo.menu_head``: ``free`` (SB3's linear head, one logit per item and observation) or ``factored``
 (:mod:`agents.tier3.menu_head`)."""
 

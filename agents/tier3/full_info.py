@@ -41,6 +41,9 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["FullInfoCallback", "Outcomes", "expected_utility"]
 
+POOLED_TEMPERATURE = 0.01
+"""Utility difference (x :data:`UTILITY_SCALE`) that is one logit in the pooled item preference."""
+
 UTILITY_SCALE = 100.0
 """Log growth is multiplied by this in the loss (1% growth: a utility of 1), as the log-return reward scales it."""
 
@@ -123,6 +126,7 @@ class FullInfoCallback(BaseCallback):
         self.rho = 0.0
         self._rate: float | None = None
         self._bars: list[np.ndarray] = []
+        self._items: torch.Tensor | None = None
 
     def _bars_now(self) -> np.ndarray:
         return np.asarray(self.training_env.get_attr("bar"), np.int64)  # type: ignore[union-attr]
@@ -151,6 +155,7 @@ class FullInfoCallback(BaseCallback):
         self.rho = max(0.0, self._rate)
         policy: Any = self.model.policy
         n = len(obs)
+        self._pool_items(policy, obs, g, s)
         self._replace_advantages(buffer, policy, obs, g, s)
         rng = np.random.default_rng(self.num_timesteps)
         for _ in range(self.epochs):
@@ -169,6 +174,24 @@ class FullInfoCallback(BaseCallback):
         self.logger.record("full_info/utility", utility)
         self.logger.record("full_info/rho", self.rho * UTILITY_SCALE)
         self.logger.record("full_info/greedy_share", greedy)
+
+    def _pool_items(self, policy: Any, obs: torch.Tensor, g: torch.Tensor, s: torch.Tensor) -> None:
+        """With ``ppo.menu_head: pooled``: set the shared item preference from the outcomes, not by gradient steps.
+
+        Each long item's utility is averaged over the rollout's decisions weighted by the policy's probability of
+        trading there (a running mean over rollouts, ``rho_decay``); the preference is those means less their
+        maximum, over :data:`POOLED_TEMPERATURE`."""
+        from agents.tier3.menu_head import FactoredMenuHead
+
+        head = getattr(policy, "action_net", None)
+        if not (isinstance(head, FactoredMenuHead) and not head.items.requires_grad):
+            return
+        with torch.no_grad():
+            trade = 1.0 - torch.softmax(policy.get_distribution(obs).distribution.logits, dim=-1)[:, 0]
+            utility = (g[:, 1:] - self.rho * s[:, 1:]) * UTILITY_SCALE
+            mean = (trade[:, None] * utility).sum(dim=0) / trade.sum().clamp_min(1e-8)
+            self._items = mean if self._items is None else self.rho_decay * self._items + (1 - self.rho_decay) * mean
+            head.items.copy_((self._items - self._items.max()) / (POOLED_TEMPERATURE * head.scale))
 
     def _replace_advantages(
         self, buffer: Any, policy: Any, obs: torch.Tensor, g: torch.Tensor, s: torch.Tensor

@@ -61,6 +61,8 @@ class FactoredMenuPolicy(ActorCriticPolicy):
     (``ppo.menu_head: factored``): the latent features decide whether to trade, one learned preference shared by
     every observation decides which item."""
 
+    pooled = False
+
     def _build(self, lr_schedule: Schedule) -> None:
         super()._build(lr_schedule)
         if not isinstance(self.action_space, spaces.Discrete):
@@ -71,4 +73,13 @@ class FactoredMenuPolicy(ActorCriticPolicy):
         self.action_net = FactoredMenuHead(self.mlp_extractor.latent_dim_pi, int(self.action_space.n))
         if self.ortho_init:  # as SB3 initialises its own action net: a small gain, a near-uniform first policy
             self.action_net.apply(partial(self.init_weights, gain=0.01))
+        if self.pooled:  # set from the full-information outcomes by agents.tier3.full_info, not by the optimiser
+            self.action_net.items.requires_grad_(False)
         self.optimizer = self.optimizer_class(self.parameters(), lr=lr_schedule(1), **self.optimizer_kwargs)  # type: ignore[call-arg]
+
+
+class PooledMenuPolicy(FactoredMenuPolicy):
+    """:class:`FactoredMenuPolicy` whose shared item preference is not trained by the optimiser: the
+    full-information callback sets it from the pooled outcomes of each item (``ppo.menu_head: pooled``)."""
+
+    pooled = True

@@ -27,7 +27,8 @@ over the bracket menu fitted offline on full-information outcomes from the compo
 how much of the rule regime information alone would give this learner), ``full_info_factored_comp`` and
 ``full_info_factored_all`` (the same with the factored menu head, :mod:`agents.tier3.menu_head`),
 ``factored`` (the config under test with ``ppo.menu_head: factored``), ``factored_signals`` and ``factored_comp``
-(that, reading the components and the tiers' outputs / the components only: ``ppo.inputs``),
+(that, reading the components and the tiers' outputs / the components only: ``ppo.inputs``), ``pooled`` and
+``pooled_comp`` (``ppo.menu_head: pooled``, the item preference set from the pooled outcomes),
 ``menu_feedback`` (PPO on the menu from its own trades), ``ppo_box_g0`` (PPO on the Box, discount 0),
 ``ppo_box`` (PPO on the Box with the planted-edge preset's old settings) and ``default`` (the config under test:
 ``--config``, default ``planted_edge``, which the certification certifies).
@@ -143,6 +144,9 @@ LEARNERS: dict[str, list[str]] = {
     "factored_signals": ["ppo.menu_head=factored", "ppo.inputs=[components, tier1, tier2]"],
     # ... reading the component scores only
     "factored_comp": ["ppo.menu_head=factored", "ppo.inputs=[components]"],
+    # ... with the item preference set from the pooled full-information outcomes
+    "pooled_comp": ["ppo.menu_head=pooled", "ppo.inputs=[components]"],
+    "pooled": ["ppo.menu_head=pooled"],
 }
 """PPO learners: config overrides on top of ``--config``."""
 OFFLINE = ("full_info_comp", "full_info_all", "full_info_regime", "full_info_factored_comp", "full_info_factored_all")

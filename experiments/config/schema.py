@@ -173,11 +173,17 @@ class RunConfig:
                 f"stack.action: menu (now algo={self.algo!r}, stack.action={self.stack.action!r}); set "
                 "stack.action=menu or ppo.full_info=0"
             )
-        if self.ppo.menu_head == "factored" and (self.stack.action != "menu" or self.algo != "ppo"):
+        if self.ppo.menu_head != "free" and (self.stack.action != "menu" or self.algo != "ppo"):
             raise ConfigError(
-                f"ppo.menu_head='factored' is a head over the items of the bracket menu: it needs algo: ppo and "
+                f"ppo.menu_head={self.ppo.menu_head!r} is a head over the items of the bracket menu: it needs "
+                "algo: ppo and "
                 f"stack.action: menu (now algo={self.algo!r}, stack.action={self.stack.action!r}); set "
                 "stack.action=menu or ppo.menu_head=free"
+            )
+        if self.ppo.menu_head == "pooled" and self.ppo.full_info <= 0:
+            raise ConfigError(
+                "ppo.menu_head='pooled' sets its item preference from the full-information outcomes: it needs "
+                f"ppo.full_info > 0 (now {self.ppo.full_info!r}); set ppo.full_info=10 or ppo.menu_head=factored"
             )
         if self.train.init_from and self.stack.action != "box":
             raise ConfigError(

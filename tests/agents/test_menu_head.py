@@ -59,5 +59,22 @@ def test_a_factored_head_without_the_menu_is_one_clear_error():
 
     with pytest.raises(ConfigError, match=r"ppo.menu_head='factored'.*stack.action=menu or ppo.menu_head=free"):
         load_config("quickstart", overrides=["stack.action=box", "ppo.full_info=0", "ppo.menu_head=factored"])
+    with pytest.raises(ConfigError, match=r"needs ppo.full_info > 0 \(now 0.0\)"):
+        load_config("quickstart", overrides=["ppo.full_info=0", "ppo.menu_head=pooled"])
     with pytest.raises((ValueError, ConfigError), match="menu_head"):
         load_config("quickstart", overrides=["ppo.menu_head=tree"])
+
+
+def test_a_pooled_preference_is_set_from_the_outcomes_not_by_the_optimiser(tmp_path):
+    from agents.tier3.full_info import POOLED_TEMPERATURE
+    from experiments.config import load_config
+    from experiments.evaluation.policies import load_model
+    from experiments.training.train import train
+    from tests.experiments.test_cli import TINY
+
+    cfg = load_config("quickstart", overrides=[*TINY, f"runs_dir={tmp_path}", "ppo.menu_head=pooled"])
+    result = train(cfg, progress=False)
+    items = load_model(result.model_path).policy.action_net.items
+    assert not items.requires_grad
+    assert float(items.max()) == 0.0 and float(items.min()) < 0.0  # the best pooled item at 0, the others below
+    assert float(items.min()) * POOLED_TEMPERATURE > -10.0  # utilities (x 100) of a few tenths at most

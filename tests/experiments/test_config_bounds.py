@@ -69,7 +69,7 @@ BAD: dict[str, tuple[str, str]] = {
     "ppo.full_info": ("-1", "ppo.full_info=-1.0 must be >= 0"),
     "ppo.full_info_epochs": ("0", "ppo.full_info_epochs=0 must be >= 1"),
     "ppo.tier1_gate": ("maybe", "ppo.tier1_gate='maybe' must be true or false"),
-    "ppo.menu_head": ("tree", "ppo.menu_head='tree' must be one of ['free', 'factored']"),
+    "ppo.menu_head": ("tree", "ppo.menu_head='tree' must be one of ['free', 'factored', 'pooled']"),
     "ppo.inputs": ("[prices]", "ppo.inputs=['prices'] must list observation groups out of"),
     "stack.action": ("grid", "stack.action='grid' is not one of ['box', 'menu']"),
     "stack.menu.holds": ("[0, 5]", "stack.menu.holds=(0, 5) must be positive integers"),
