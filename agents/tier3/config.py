@@ -23,8 +23,8 @@ OFF_POLICY_NET_ARCH: tuple[int, ...] = (64, 64)
 
 
 MENU_HEADS: tuple[str, ...] = ("free", "factored", "pooled")
-"""Values of ``ppo.menu_head``: ``free`` (SB3's linear head, one logit per item and observation) or ``factored``
-(:mod:`agents.tier3.menu_head`)."""
+"""Values of ``ppo.menu_head``: ``free`` (SB3's linear head, one logit per item and observation), ``factored`` or
+``pooled`` (:mod:`agents.tier3.menu_head`)."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,8 @@ class PPOConfig:
         tier1_gate: Give the policy Tier 1's weighted components as extra inputs (:mod:`agents.tier3.gate`).
         menu_head: The policy's output head over the bracket menu: ``free`` (one logit per item, SB3's) or
             ``factored`` (whether to trade from the observation, which item from one shared preference;
-            :mod:`agents.tier3.menu_head`); ``factored`` needs ``stack.action: menu``.
+            :mod:`agents.tier3.menu_head`) or ``pooled`` (that, its item preference set from the full-information
+            outcomes); both need ``stack.action: menu``, ``pooled`` also ``full_info > 0``.
         inputs: The observation groups the policy reads (:mod:`agents.tier3.inputs`; default all six of
             :data:`envs.layout.OBS_LAYOUT`); not with ``tier1_gate``.
     """

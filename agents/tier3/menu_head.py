@@ -10,7 +10,7 @@ makes the second a preference shared by every observation::
     logits(x) = [0, a(x) + s b_1, ..., a(x) + s b_{k-1}]
 
 with ``a`` a linear map of the policy's latent features (the propensity to trade) and ``b`` free parameters (which
-long item, pooled over every decision). ``pi(flat | x) = 1 / (1 + sum_j exp(a(x) + b_j))`` and, given a trade, the
+long item, pooled over every decision). ``pi(flat | x) = 1 / (1 + sum_j exp(a(x) + s b_j))`` and, given a trade, the
 item's probability ``softmax(s b)`` does not depend on ``x``. The scale ``s`` (:data:`ITEM_SCALE`) sets how fast the
 shared preference moves (Adam moves every parameter by about the learning rate per step): at ``s = 1`` and PPO's 3e-4
 it stays within 0.08-0.15 of uniform over a 200,000-step run; ``s = 10`` measured worse on three of the four planted

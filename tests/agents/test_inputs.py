@@ -14,8 +14,8 @@ from agents.batch import StackVecEnv
 from agents.tier3.config import PPOConfig
 from agents.tier3.inputs import ObsGroups, group_columns
 from agents.tier3.ppo import make_ppo
-from envs.layout import OBS_LAYOUT, ActionMap
-from tests.agents.small import SMALL
+from envs.layout import OBS_LAYOUT
+from tests.agents.small import SMALL, reload_and_check_onnx
 
 
 def test_the_extractor_keeps_the_named_groups_in_layout_order():
@@ -31,16 +31,12 @@ def test_the_extractor_keeps_the_named_groups_in_layout_order():
 
 
 def test_a_policy_on_some_groups_ignores_the_others_and_exports_to_onnx(tmp_path):
-    from experiments.evaluation.policies import load_model
-    from experiments.live.export import check_onnx, export_onnx
-
     cfg = dataclasses.replace(SMALL, action="menu")
     env = StackVecEnv(cfg, 4, seed=0)
     ppo = PPOConfig(n_steps=32, batch_size=64, n_epochs=1, menu_head="factored", inputs=("components", "tier1"))
     model = make_ppo(ppo, env, seed=0)
     model.learn(128)
-    model.save(tmp_path / "model.zip")
-    loaded = load_model(tmp_path / "model.zip")
+    loaded = reload_and_check_onnx(model, cfg, tmp_path)
     obs = np.random.default_rng(0).uniform(OBS_LAYOUT.low, OBS_LAYOUT.high, (500, OBS_LAYOUT.size)).astype(np.float32)
     other = obs.copy()
     other[:, 19:] = np.random.default_rng(1).uniform(OBS_LAYOUT.low, OBS_LAYOUT.high, (500, OBS_LAYOUT.size))[:, 19:]
@@ -49,9 +45,6 @@ def test_a_policy_on_some_groups_ignores_the_others_and_exports_to_onnx(tmp_path
         a = loaded.policy.get_distribution(torch.as_tensor(obs)).distribution.logits
         b = loaded.policy.get_distribution(torch.as_tensor(other)).distribution.logits
     torch.testing.assert_close(a, b)  # slots outside components and tier1 change nothing
-    table = cfg.menu.actions(ActionMap(cfg.limits.max_position, cfg.max_hold))
-    export_onnx(loaded, tmp_path / "policy.onnx", table)
-    assert check_onnx(loaded, tmp_path / "policy.onnx", obs, 1e-5, table) <= 1e-5
 
 
 @pytest.mark.parametrize(

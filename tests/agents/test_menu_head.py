@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 
-import numpy as np
 import pytest
 import torch
 
@@ -13,8 +12,7 @@ from agents.batch import StackVecEnv
 from agents.tier3.config import PPOConfig
 from agents.tier3.menu_head import ITEM_SCALE, FactoredMenuHead, FactoredMenuPolicy
 from agents.tier3.ppo import make_ppo
-from envs.layout import OBS_LAYOUT, ActionMap
-from tests.agents.small import SMALL
+from tests.agents.small import SMALL, reload_and_check_onnx
 
 
 def test_the_item_given_a_trade_is_the_same_for_every_observation():
@@ -35,9 +33,6 @@ def test_the_item_given_a_trade_is_the_same_for_every_observation():
 
 
 def test_a_factored_policy_trains_reloads_and_exports_to_onnx(tmp_path):
-    from experiments.evaluation.policies import load_model
-    from experiments.live.export import check_onnx, export_onnx
-
     cfg = dataclasses.replace(SMALL, action="menu")
     env = StackVecEnv(cfg, 4, seed=0)
     model = make_ppo(PPOConfig(n_steps=32, batch_size=64, n_epochs=1, menu_head="factored"), env, seed=0)
@@ -45,13 +40,8 @@ def test_a_factored_policy_trains_reloads_and_exports_to_onnx(tmp_path):
     before = model.policy.action_net.items.detach().clone()
     model.learn(128)
     assert not torch.equal(before, model.policy.action_net.items)  # the shared preference is trained
-    model.save(tmp_path / "model.zip")
-    loaded = load_model(tmp_path / "model.zip")
+    loaded = reload_and_check_onnx(model, cfg, tmp_path)
     assert isinstance(loaded.policy.action_net, FactoredMenuHead)
-    table = cfg.menu.actions(ActionMap(cfg.limits.max_position, cfg.max_hold))
-    export_onnx(loaded, tmp_path / "policy.onnx", table)
-    obs = np.random.default_rng(0).uniform(OBS_LAYOUT.low, OBS_LAYOUT.high, (500, OBS_LAYOUT.size)).astype(np.float32)
-    assert check_onnx(loaded, tmp_path / "policy.onnx", obs, 1e-5, table) <= 1e-5
 
 
 def test_a_factored_head_without_the_menu_is_one_clear_error():

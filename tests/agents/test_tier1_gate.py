@@ -12,8 +12,8 @@ from agents.batch import StackVecEnv
 from agents.tier3.config import PPOConfig
 from agents.tier3.gate import Tier1Gate
 from agents.tier3.ppo import make_ppo
-from envs.layout import OBS_LAYOUT, ActionMap
-from tests.agents.small import SMALL
+from envs.layout import OBS_LAYOUT
+from tests.agents.small import SMALL, reload_and_check_onnx
 
 
 def test_gate_features_are_the_observation_then_the_weighted_scores():
@@ -31,18 +31,10 @@ def test_gate_features_are_the_observation_then_the_weighted_scores():
 
 
 def test_a_gated_policy_trains_reloads_and_exports_to_onnx(tmp_path):
-    from experiments.evaluation.policies import load_model
-    from experiments.live.export import check_onnx, export_onnx
-
     cfg = dataclasses.replace(SMALL, action="menu")
     env = StackVecEnv(cfg, 4, seed=0)
     model = make_ppo(PPOConfig(n_steps=32, batch_size=64, n_epochs=1, tier1_gate=True), env, seed=0)
     assert isinstance(model.policy.features_extractor, Tier1Gate)
     model.learn(128)
-    model.save(tmp_path / "model.zip")
-    loaded = load_model(tmp_path / "model.zip")
+    loaded = reload_and_check_onnx(model, cfg, tmp_path)
     assert isinstance(loaded.policy.features_extractor, Tier1Gate)
-    table = cfg.menu.actions(ActionMap(cfg.limits.max_position, cfg.max_hold))
-    export_onnx(loaded, tmp_path / "policy.onnx", table)
-    obs = np.random.default_rng(0).uniform(OBS_LAYOUT.low, OBS_LAYOUT.high, (500, OBS_LAYOUT.size)).astype(np.float32)
-    assert check_onnx(loaded, tmp_path / "policy.onnx", obs, 1e-5, table) <= 1e-5
