@@ -27,8 +27,9 @@ over the bracket menu fitted offline on full-information outcomes from the compo
 how much of the rule regime information alone would give this learner), ``full_info_factored_comp`` and
 ``full_info_factored_all`` (the same with the factored menu head, :mod:`agents.tier3.menu_head`),
 ``factored`` (the config under test with ``ppo.menu_head: factored``), ``factored_signals`` and ``factored_comp``
-(that, reading the components and the tiers' outputs / the components only: ``ppo.inputs``), ``pooled`` and
-``pooled_comp`` (``ppo.menu_head: pooled``, the item preference set from the pooled outcomes),
+(that, reading the components and the tiers' outputs / the components only: ``ppo.inputs``), ``pooled``,
+``pooled_signals`` and ``pooled_comp`` (``ppo.menu_head: pooled``, the item preference set from the pooled outcomes;
+every slot / the components and the tiers' outputs / the components only),
 ``menu_feedback`` (PPO on the menu from its own trades), ``ppo_box_g0`` (PPO on the Box, discount 0),
 ``ppo_box`` (PPO on the Box with the planted-edge preset's old settings) and ``default`` (the config under test:
 ``--config``, default ``planted_edge``, which the certification certifies).
@@ -146,6 +147,7 @@ LEARNERS: dict[str, list[str]] = {
     "factored_comp": ["ppo.menu_head=factored", "ppo.inputs=[components]"],
     # ... with the item preference set from the pooled full-information outcomes
     "pooled_comp": ["ppo.menu_head=pooled", "ppo.inputs=[components]"],
+    "pooled_signals": ["ppo.menu_head=pooled", "ppo.inputs=[components, tier1, tier2]"],
     "pooled": ["ppo.menu_head=pooled"],
 }
 """PPO learners: config overrides on top of ``--config``."""
