@@ -44,6 +44,9 @@ __all__ = ["FullInfoCallback", "Outcomes", "expected_utility"]
 POOLED_TEMPERATURE = 0.01
 """Utility difference (x :data:`UTILITY_SCALE`) that is one logit in the pooled item preference."""
 
+POOLED_SHARES = np.linspace(0.05, 1.0, 20)
+"""Shares of a rollout's decisions (those the policy is most likely to trade) the pooled item choice tries."""
+
 UTILITY_SCALE = 100.0
 """Log growth is multiplied by this in the loss (1% growth: a utility of 1), as the log-return reward scales it."""
 
@@ -126,7 +129,7 @@ class FullInfoCallback(BaseCallback):
         self.rho = 0.0
         self._rate: float | None = None
         self._bars: list[np.ndarray] = []
-        self._items: torch.Tensor | None = None
+        self._items: tuple[np.ndarray, np.ndarray] | None = None
 
     def _bars_now(self) -> np.ndarray:
         return np.asarray(self.training_env.get_attr("bar"), np.int64)  # type: ignore[union-attr]
@@ -178,9 +181,13 @@ class FullInfoCallback(BaseCallback):
     def _pool_items(self, policy: Any, obs: torch.Tensor, g: torch.Tensor, s: torch.Tensor) -> None:
         """With ``ppo.menu_head: pooled``: set the shared item preference from the outcomes, not by gradient steps.
 
-        Each long item's utility is averaged over the rollout's decisions weighted by the policy's probability of
-        trading there (a running mean over rollouts, ``rho_decay``); the preference is those means less their
-        maximum, over :data:`POOLED_TEMPERATURE`."""
+        Each long item is scored by the best rate of log growth per bar a policy earns that takes it at the
+        decisions the current policy is most likely to trade, flat at the rest, over every share of them
+        (:data:`POOLED_SHARES`): the item is judged with the trade set that suits it along the policy's own
+        ranking of decisions, not with the current trade set (a long hold chosen early, while the trade decision is
+        still near a coin flip, would otherwise keep the trade set loose that made it look best). Numerators and
+        denominators are running sums over rollouts (``rho_decay``). The preference is each item's rate less the
+        best, in utility per decision at the best policy's bars per decision, over :data:`POOLED_TEMPERATURE`."""
         from agents.tier3.menu_head import FactoredMenuHead
 
         head = getattr(policy, "action_net", None)
@@ -188,10 +195,24 @@ class FullInfoCallback(BaseCallback):
             return
         with torch.no_grad():
             trade = 1.0 - torch.softmax(policy.get_distribution(obs).distribution.logits, dim=-1)[:, 0]
-            utility = (g[:, 1:] - self.rho * s[:, 1:]) * UTILITY_SCALE
-            mean = (trade[:, None] * utility).sum(dim=0) / trade.sum().clamp_min(1e-8)
-            self._items = mean if self._items is None else self.rho_decay * self._items + (1 - self.rho_decay) * mean
-            head.items.copy_((self._items - self._items.max()) / (POOLED_TEMPERATURE * head.scale))
+        order = np.argsort(-trade.numpy(), kind="stable")
+        growth, spans = g.numpy()[order].astype(np.float64), s.numpy()[order].astype(np.float64)
+        n = len(order)
+        top = np.clip(np.round(POOLED_SHARES * n).astype(np.int64), 1, n)  # decisions traded, per share
+        cg, cs = np.cumsum(growth, axis=0)[top - 1], np.cumsum(spans, axis=0)[top - 1]  # (shares, k)
+        num = cg[:, 1:] + (growth[:, 0].sum() - cg[:, :1])  # item j at the top decisions, flat at the rest
+        den = cs[:, 1:] + (spans[:, 0].sum() - cs[:, :1])
+        if self._items is None:
+            self._items = (num, den)
+        else:
+            d = self.rho_decay
+            self._items = (d * self._items[0] + (1 - d) * num, d * self._items[1] + (1 - d) * den)
+        rate = self._items[0] / self._items[1]  # (shares, k - 1)
+        best = rate.max(axis=0)
+        share, item = np.unravel_index(int(rate.argmax()), rate.shape)
+        per_decision = float(self._items[1][share, item]) / n  # bars per decision of the best policy
+        pref = (best - best.max()) * per_decision * UTILITY_SCALE / POOLED_TEMPERATURE
+        head.items.copy_(torch.as_tensor(pref / head.scale, dtype=head.items.dtype))
 
     def _replace_advantages(
         self, buffer: Any, policy: Any, obs: torch.Tensor, g: torch.Tensor, s: torch.Tensor
