@@ -45,7 +45,10 @@ POOLED_TEMPERATURE = 0.01
 """Utility difference (x :data:`UTILITY_SCALE`) that is one logit in the pooled item preference."""
 
 POOLED_SHARES = np.linspace(0.05, 1.0, 20)
-"""Shares of a rollout's decisions (those the policy is most likely to trade) the pooled item choice tries."""
+"""Shares of the decisions (those the policy is most likely to trade) the pooled item choice tries."""
+
+POOLED_MEMORY = 65536
+"""Decisions (the latest rollouts') the pooled item choice scores: full-information outcomes do not go stale."""
 
 UTILITY_SCALE = 100.0
 """Log growth is multiplied by this in the loss (1% growth: a utility of 1), as the log-return reward scales it."""
@@ -129,7 +132,7 @@ class FullInfoCallback(BaseCallback):
         self.rho = 0.0
         self._rate: float | None = None
         self._bars: list[np.ndarray] = []
-        self._items: tuple[np.ndarray, np.ndarray] | None = None
+        self._memory: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = None
 
     def _bars_now(self) -> np.ndarray:
         return np.asarray(self.training_env.get_attr("bar"), np.int64)  # type: ignore[union-attr]
@@ -185,32 +188,39 @@ class FullInfoCallback(BaseCallback):
         decisions the current policy is most likely to trade, flat at the rest, over every share of them
         (:data:`POOLED_SHARES`): the item is judged with the trade set that suits it along the policy's own
         ranking of decisions, not with the current trade set (a long hold chosen early, while the trade decision is
-        still near a coin flip, would otherwise keep the trade set loose that made it look best). Numerators and
-        denominators are running sums over rollouts (``rho_decay``). The preference is each item's rate less the
+        still near a coin flip, would otherwise keep the trade set loose that made it look best). An outcome does
+        not depend on the policy, so the score uses every decision of the last :data:`POOLED_MEMORY` (this
+        rollout's and earlier ones'), ranked by the current policy. The preference is each item's rate less the
         best, in utility per decision at the best policy's bars per decision, over :data:`POOLED_TEMPERATURE`."""
         from agents.tier3.menu_head import FactoredMenuHead
 
         head = getattr(policy, "action_net", None)
         if not (isinstance(head, FactoredMenuHead) and not head.items.requires_grad):
             return
+        entry = (obs.clone(), g, s)  # the rollout buffer is refilled in place by the next rollout
+        self._memory = [entry] if self._memory is None else [*self._memory, entry]
+        while sum(len(m[0]) for m in self._memory) - len(self._memory[0][0]) >= POOLED_MEMORY:
+            self._memory.pop(0)
+        obs_all = torch.cat([m[0] for m in self._memory])
         with torch.no_grad():
-            trade = 1.0 - torch.softmax(policy.get_distribution(obs).distribution.logits, dim=-1)[:, 0]
+            trade = torch.cat(
+                [
+                    1.0 - torch.softmax(policy.get_distribution(part).distribution.logits, dim=-1)[:, 0]
+                    for part in torch.split(obs_all, 16384)
+                ]
+            )
         order = np.argsort(-trade.numpy(), kind="stable")
-        growth, spans = g.numpy()[order].astype(np.float64), s.numpy()[order].astype(np.float64)
+        growth = torch.cat([m[1] for m in self._memory]).numpy()[order].astype(np.float64)
+        spans = torch.cat([m[2] for m in self._memory]).numpy()[order].astype(np.float64)
         n = len(order)
         top = np.clip(np.round(POOLED_SHARES * n).astype(np.int64), 1, n)  # decisions traded, per share
         cg, cs = np.cumsum(growth, axis=0)[top - 1], np.cumsum(spans, axis=0)[top - 1]  # (shares, k)
         num = cg[:, 1:] + (growth[:, 0].sum() - cg[:, :1])  # item j at the top decisions, flat at the rest
         den = cs[:, 1:] + (spans[:, 0].sum() - cs[:, :1])
-        if self._items is None:
-            self._items = (num, den)
-        else:
-            d = self.rho_decay
-            self._items = (d * self._items[0] + (1 - d) * num, d * self._items[1] + (1 - d) * den)
-        rate = self._items[0] / self._items[1]  # (shares, k - 1)
+        rate = num / den  # (shares, k - 1)
         best = rate.max(axis=0)
         share, item = np.unravel_index(int(rate.argmax()), rate.shape)
-        per_decision = float(self._items[1][share, item]) / n  # bars per decision of the best policy
+        per_decision = float(den[share, item]) / n  # bars per decision of the best policy
         pref = (best - best.max()) * per_decision * UTILITY_SCALE / POOLED_TEMPERATURE
         head.items.copy_(torch.as_tensor(pref / head.scale, dtype=head.items.dtype))
 

@@ -68,3 +68,38 @@ def test_a_pooled_preference_is_set_from_the_outcomes_not_by_the_optimiser(tmp_p
     assert not items.requires_grad
     assert float(items.max()) == 0.0 and float(items.min()) < 0.0  # the best pooled item at 0, the others below
     assert float(items.min()) * POOLED_TEMPERATURE > -10.0  # utilities (x 100) of a few tenths at most
+
+
+class _RankedPolicy:
+    """A pooled head over flat and two long items whose trade probability falls with the observation's index."""
+
+    def __init__(self) -> None:
+        self.action_net = FactoredMenuHead(1, 3)
+        self.action_net.items.requires_grad_(False)
+
+    def get_distribution(self, obs: torch.Tensor):  # noqa: ANN201 - the two attributes the callback reads
+        logits = self.action_net(0.1 * obs)  # a(x) = 0.1 x: near a coin flip, but it ranks the decisions
+        return type("D", (), {"distribution": torch.distributions.Categorical(logits=logits)})()
+
+
+def test_the_pooled_item_is_judged_with_the_trade_set_that_suits_it():
+    """A long hold that earns most over a coin-flip trade set must not beat a short hold that earns more per bar at
+    the decisions the policy ranks first (the trap of an item chosen while the trade decision is still loose)."""
+    import numpy as np
+
+    from agents.tier3.full_info import FullInfoCallback, Outcomes
+
+    n = 200
+    x = torch.linspace(1.0, -1.0, n)[:, None]  # the policy ranks decision 0 first
+    on = (x[:, 0] > 0).numpy()
+    growth = np.zeros((n, 3))
+    growth[:, 1] = np.where(on, 0.004, -0.004)  # hold 2: the edge, where the policy ranks its trades first
+    growth[:, 2] = 0.003  # hold 10: drift, everywhere
+    spans = np.column_stack([np.ones(n), np.full(n, 2.0), np.full(n, 10.0)])
+    callback = FullInfoCallback(Outcomes(0, growth, spans))
+    policy = _RankedPolicy()
+    g, s = torch.as_tensor(growth, dtype=torch.float32), torch.as_tensor(spans, dtype=torch.float32)
+    assert float(g[:, 2].mean()) > float(g[:, 1].mean())  # over every decision (a coin flip), hold 10 earns more
+    callback._pool_items(policy, x, g, s)
+    items = policy.action_net.items
+    assert float(items[0]) == 0.0 and float(items[1]) < -1.0, items  # hold 2 is the pooled choice, by logits
