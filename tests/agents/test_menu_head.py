@@ -76,15 +76,20 @@ class _RankedPolicy:
     def __init__(self) -> None:
         self.action_net = FactoredMenuHead(1, 3)
         self.action_net.items.requires_grad_(False)
+        with torch.no_grad():  # a(x) = 0.1 x
+            self.action_net.propensity.weight.fill_(0.1)
+            self.action_net.propensity.bias.zero_()
 
     def get_distribution(self, obs: torch.Tensor):  # noqa: ANN201 - the two attributes the callback reads
-        logits = self.action_net(0.1 * obs)  # a(x) = 0.1 x: near a coin flip, but it ranks the decisions
+        logits = self.action_net(obs)  # near a coin flip, but it ranks the decisions
         return type("D", (), {"distribution": torch.distributions.Categorical(logits=logits)})()
 
 
 def test_the_pooled_item_is_judged_with_the_trade_set_that_suits_it():
     """A long hold that earns most over a coin-flip trade set must not beat a short hold that earns more per bar at
-    the decisions the policy ranks first (the trap of an item chosen while the trade decision is still loose)."""
+    the decisions the policy ranks first (the trap of an item chosen while the trade decision is still loose); the
+    trade threshold moves to where that item's rate is best: the greedy policy trades exactly the decisions with the
+    edge."""
     import numpy as np
 
     from agents.tier3.full_info import FullInfoCallback, Outcomes
@@ -103,3 +108,6 @@ def test_the_pooled_item_is_judged_with_the_trade_set_that_suits_it():
     callback._pool_items(policy, x, g, s)
     items = policy.action_net.items
     assert float(items[0]) == 0.0 and float(items[1]) < -1.0, items  # hold 2 is the pooled choice, by logits
+    greedy = policy.get_distribution(x).distribution.logits.argmax(dim=-1).numpy()
+    assert np.array_equal(greedy == 1, on), greedy  # hold 2 where the edge is, flat elsewhere
+    assert float(policy.action_net.offset) == pytest.approx(0.0, abs=0.01)  # a(x) = 0.1 x: the threshold at x = 0
