@@ -28,8 +28,9 @@ how much of the rule regime information alone would give this learner), ``full_i
 ``full_info_factored_all`` (the same with the factored menu head, :mod:`agents.tier3.menu_head`),
 ``factored`` (the config under test with ``ppo.menu_head: factored``), ``factored_signals`` and ``factored_comp``
 (that, reading the components and the tiers' outputs / the components only: ``ppo.inputs``), ``pooled``,
-``pooled_signals`` and ``pooled_comp`` (``ppo.menu_head: pooled``, the item preference set from the pooled outcomes;
-every slot / the components and the tiers' outputs / the components only),
+``pooled_signals``, ``pooled_market`` and ``pooled_comp`` (``ppo.menu_head: pooled``, the item preference and the
+trade threshold set from the pooled outcomes; every slot / the components and the tiers' outputs / the components and
+the market features / the components only),
 ``menu_feedback`` (PPO on the menu from its own trades), ``ppo_box_g0`` (PPO on the Box, discount 0),
 ``ppo_box`` (PPO on the Box with the planted-edge preset's old settings) and ``default`` (the config under test:
 ``--config``, default ``planted_edge``, which the certification certifies).
@@ -148,6 +149,7 @@ LEARNERS: dict[str, list[str]] = {
     # ... with the item preference set from the pooled full-information outcomes
     "pooled_comp": ["ppo.menu_head=pooled", "ppo.inputs=[components]"],
     "pooled_signals": ["ppo.menu_head=pooled", "ppo.inputs=[components, tier1, tier2]"],
+    "pooled_market": ["ppo.menu_head=pooled", "ppo.inputs=[components, market]"],
     "pooled": ["ppo.menu_head=pooled"],
 }
 """PPO learners: config overrides on top of ``--config``."""
