@@ -40,8 +40,10 @@ def test_a_factored_policy_trains_reloads_and_exports_to_onnx(tmp_path):
     before = model.policy.action_net.items.detach().clone()
     model.learn(128)
     assert not torch.equal(before, model.policy.action_net.items)  # the shared preference is trained
+    model.policy.action_net.offset.fill_(0.3)  # a trade threshold (ppo.menu_head: pooled sets one) is exported too
     loaded = reload_and_check_onnx(model, cfg, tmp_path)
     assert isinstance(loaded.policy.action_net, FactoredMenuHead)
+    assert float(loaded.policy.action_net.offset) == pytest.approx(0.3)
 
 
 def test_a_factored_head_without_the_menu_is_one_clear_error():
@@ -64,8 +66,10 @@ def test_a_pooled_preference_is_set_from_the_outcomes_not_by_the_optimiser(tmp_p
 
     cfg = load_config("quickstart", overrides=[*TINY, f"runs_dir={tmp_path}", "ppo.menu_head=pooled"])
     result = train(cfg, progress=False)
-    items = load_model(result.model_path).policy.action_net.items
+    head = load_model(result.model_path).policy.action_net
+    items = head.items
     assert not items.requires_grad
+    assert float(head.offset) != 0.0  # the trade threshold set from the outcomes is saved and loaded with the model
     assert float(items.max()) == 0.0 and float(items.min()) < 0.0  # the best pooled item at 0, the others below
     assert float(items.min()) * POOLED_TEMPERATURE > -10.0  # utilities (x 100) of a few tenths at most
 
@@ -80,7 +84,7 @@ class _RankedPolicy:
             self.action_net.propensity.weight.fill_(0.1)
             self.action_net.propensity.bias.zero_()
 
-    def get_distribution(self, obs: torch.Tensor):  # noqa: ANN201 - the two attributes the callback reads
+    def get_distribution(self, obs: torch.Tensor):  # the attribute the callback reads
         logits = self.action_net(obs)  # near a coin flip, but it ranks the decisions
         return type("D", (), {"distribution": torch.distributions.Categorical(logits=logits)})()
 
