@@ -44,7 +44,7 @@ __all__ = ["FullInfoCallback", "Outcomes", "expected_utility"]
 POOLED_TEMPERATURE = 0.01
 """Utility difference (x :data:`UTILITY_SCALE`) that is one logit in the pooled item preference."""
 
-POOLED_SHARES = np.linspace(0.01, 1.0, 100)
+POOLED_SHARES = np.linspace(0.05, 1.0, 20)
 """Shares of the decisions (those the policy is most likely to trade) the pooled item choice tries."""
 
 POOLED_MEMORY = 65536
@@ -202,11 +202,14 @@ class FullInfoCallback(BaseCallback):
         while sum(len(m[0]) for m in self._memory) - len(self._memory[0][0]) >= POOLED_MEMORY:
             self._memory.pop(0)
         obs_all = torch.cat([m[0] for m in self._memory])
-        with torch.no_grad():  # the propensity a(x) before the threshold, which ranks the decisions
-            logits = [policy.get_distribution(part).distribution.logits for part in obs_all.split(16384)]
-            logit = torch.cat([z[:, 1] - z[:, 0] for z in logits])  # log pi(1) - log pi(flat) = a - c + s b_1
-            propensity = (logit - head.scale * head.items[0] + head.offset).numpy().astype(np.float64)
-        order = np.argsort(-propensity, kind="stable")
+        with torch.no_grad():
+            trade = torch.cat(
+                [
+                    1.0 - torch.softmax(policy.get_distribution(part).distribution.logits, dim=-1)[:, 0]
+                    for part in torch.split(obs_all, 16384)
+                ]
+            )
+        order = np.argsort(-trade.numpy(), kind="stable")
         growth = torch.cat([m[1] for m in self._memory]).numpy()[order].astype(np.float64)
         spans = torch.cat([m[2] for m in self._memory]).numpy()[order].astype(np.float64)
         n = len(order)
@@ -220,14 +223,6 @@ class FullInfoCallback(BaseCallback):
         per_decision = float(den[share, item]) / n  # bars per decision of the best policy
         pref = (best - best.max()) * per_decision * UTILITY_SCALE / POOLED_TEMPERATURE
         head.items.copy_(torch.as_tensor(pref / head.scale, dtype=head.items.dtype))
-        # the trade threshold: the greedy policy trades the top `share` of the decisions (none if no item earns)
-        a = propensity[order]
-        if best.max() <= 0.0:
-            cut = float(a[0]) + 1.0
-        else:
-            m = int(top[share])
-            cut = float(a[-1]) - 1.0 if m >= n else 0.5 * float(a[m - 1] + a[m])
-        head.offset.fill_(cut)
 
     def _replace_advantages(
         self, buffer: Any, policy: Any, obs: torch.Tensor, g: torch.Tensor, s: torch.Tensor

@@ -34,11 +34,7 @@ ITEM_SCALE = 1.0
 
 
 class FactoredMenuHead(nn.Module):
-    """Logits ``[0, a(x) - c + s b_1, ..., a(x) - c + s b_{k-1}]`` of a ``k``-item menu from ``latent_dim``
-    features.
-
-    ``c`` (the buffer ``offset``, 0 unless set) is the trade threshold on the propensity ``a``: ``ppo.menu_head:
-    pooled`` sets it, with ``b``, from the full-information outcomes (:mod:`agents.tier3.full_info`).
+    """Logits ``[0, a(x) + s b_1, ..., a(x) + s b_{k-1}]`` of a ``k``-item menu from ``latent_dim`` features.
 
     Args:
         latent_dim: Size of the latent features (the policy network's last hidden layer).
@@ -52,15 +48,10 @@ class FactoredMenuHead(nn.Module):
             raise ValueError(f"n_items={n_items}: a menu has flat and at least one trade")
         self.propensity = nn.Linear(latent_dim, 1)
         self.items = nn.Parameter(torch.zeros(n_items - 1))
-        self.register_buffer("offset", torch.zeros(1))
         self.scale = float(scale)
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[no-untyped-def]
-        state_dict.setdefault(prefix + "offset", torch.zeros(1))  # saved before the threshold existed: none
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
     def forward(self, latent: torch.Tensor) -> torch.Tensor:
-        a = self.propensity(latent) - self.offset
+        a = self.propensity(latent)
         flat = torch.zeros_like(a)
         return torch.cat([flat, a + self.scale * self.items], dim=-1)
 
