@@ -32,8 +32,9 @@ how much of the rule regime information alone would give this learner), ``full_i
 trade threshold set from the pooled outcomes; every slot / the components and the tiers' outputs / the components and
 the market features / the components only),
 ``menu_feedback`` (PPO on the menu from its own trades), ``ppo_box_g0`` (PPO on the Box, discount 0),
-``ppo_box`` (PPO on the Box with the planted-edge preset's old settings) and ``default`` (the config under test:
-``--config``, default ``planted_edge``, which the certification certifies).
+``ppo_box`` (PPO on the Box with the planted-edge preset's old settings), ``menu_free`` (the planted-edge preset's
+learner before 2026-12-07, :data:`MENU_BEFORE`, the base of every learner named so far) and ``default`` (the config
+under test: ``--config``, default ``planted_edge``, which the certification certifies).
 
 Usage::
 
@@ -123,15 +124,25 @@ WINDOWS = {
     "val": ("2012-01-01", "2015-01-01"),
     "test": ("2015-01-01", "2020-07-01"),
 }
+MENU_BEFORE = [
+    "ppo.menu_head=free",
+    "ppo.inputs=[portfolio, market, components, tier1, tier2, performance]",
+    "ppo.learning_rate=0.0003",
+]
+"""The ``planted_edge`` preset's learner before 2026-12-07 (free menu head, every slot, learning rate 3e-4): the base of
+the ladder's learners below, so that each means what it was measured as whatever the preset says now."""
 LEARNERS: dict[str, list[str]] = {
     # the config under test: its own settings (nothing added)
     "default": [],
+    # the config under test before 2026-12-07
+    "menu_free": [*MENU_BEFORE],
     # PPO on the bracket menu, learning from its own trades only
-    "menu_feedback": ["stack.action=menu", "ppo.full_info=0"],
+    "menu_feedback": [*MENU_BEFORE, "stack.action=menu", "ppo.full_info=0"],
     # PPO on the Box, discount 0, log-return reward
-    "ppo_box_g0": ["stack.action=box", "ppo.full_info=0", "ppo.gamma=0", "stack.reward.kind=log_return"],
+    "ppo_box_g0": [*MENU_BEFORE, "stack.action=box", "ppo.full_info=0", "ppo.gamma=0", "stack.reward.kind=log_return"],
     # PPO on the Box with the planted-edge preset's settings before issue 24 (DSR reward, 4 copies)
     "ppo_box": [
+        *MENU_BEFORE,
         "stack.action=box",
         "ppo.full_info=0",
         "ppo.gamma=0.99",
@@ -140,17 +151,17 @@ LEARNERS: dict[str, list[str]] = {
         "ppo.n_steps=256",
         "ppo.batch_size=128",
     ],
-    # the config under test with the factored menu head (whether to trade from the inputs, which item shared)
-    "factored": ["ppo.menu_head=factored"],
+    # the factored menu head (whether to trade from the inputs, which item shared)
+    "factored": [*MENU_BEFORE, "ppo.menu_head=factored"],
     # ... reading the component scores and the tiers' outputs only
-    "factored_signals": ["ppo.menu_head=factored", "ppo.inputs=[components, tier1, tier2]"],
+    "factored_signals": [*MENU_BEFORE, "ppo.menu_head=factored", "ppo.inputs=[components, tier1, tier2]"],
     # ... reading the component scores only
-    "factored_comp": ["ppo.menu_head=factored", "ppo.inputs=[components]"],
-    # ... with the item preference set from the pooled full-information outcomes
-    "pooled_comp": ["ppo.menu_head=pooled", "ppo.inputs=[components]"],
-    "pooled_signals": ["ppo.menu_head=pooled", "ppo.inputs=[components, tier1, tier2]"],
-    "pooled_market": ["ppo.menu_head=pooled", "ppo.inputs=[components, market]"],
-    "pooled": ["ppo.menu_head=pooled"],
+    "factored_comp": [*MENU_BEFORE, "ppo.menu_head=factored", "ppo.inputs=[components]"],
+    # ... with the item preference set from the pooled outcomes
+    "pooled_comp": [*MENU_BEFORE, "ppo.menu_head=pooled", "ppo.inputs=[components]"],
+    "pooled_signals": [*MENU_BEFORE, "ppo.menu_head=pooled", "ppo.inputs=[components, tier1, tier2]"],
+    "pooled_market": [*MENU_BEFORE, "ppo.menu_head=pooled", "ppo.inputs=[components, market]"],
+    "pooled": [*MENU_BEFORE, "ppo.menu_head=pooled"],
 }
 """PPO learners: config overrides on top of ``--config``."""
 OFFLINE = ("full_info_comp", "full_info_all", "full_info_regime", "full_info_factored_comp", "full_info_factored_all")
